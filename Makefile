@@ -1,0 +1,55 @@
+# Two commands do all their own set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# The first Python >= 3.11 on PATH; override with `make PYTHON=/path/to/python3.12 ...`.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && { echo $$p; break; }; done)
+
+.PHONY: install install-dev run once check test lint unit pg bench clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is needed" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+## install: .venv with the daemon (.venv/bin/monitor)
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## run: the daemon on the shipped config, embedded SQLite, console alerts
+run: install
+	$(BIN)/monitor run --config config
+
+once: install
+	$(BIN)/monitor run --once --config config
+
+check: install
+	$(BIN)/monitor check --config config
+
+## pg: make sure a PostgreSQL answers on 127.0.0.1:5432 when one is installed here
+pg:
+	@bash .ci/ensure-postgres
+
+lint: install-dev
+	$(BIN)/ruff check monitor tests migrations
+	$(BIN)/ruff format --check monitor tests migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## test: lint, types, import layers and the whole suite (PostgreSQL and SQLite)
+test: install-dev pg lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

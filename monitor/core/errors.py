@@ -1,0 +1,56 @@
+"""The project's one exception tree.
+
+Edges raise; the pipeline decides. A `TransientError` means "the same call may succeed later"
+(timeouts, 5xx, 429, a database that is restarting); a `PermanentError` means "retrying the same
+call cannot help" (404/410, a feed that is not a feed, a Telegram 400, an SMTP 5xx). `ConfigError`
+carries every problem found in the config with its location, so that one run reports them all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MonitorError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class TransientError(MonitorError):
+    """Worth retrying. `retry_after` (seconds) is the peer's own hint, when it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(MonitorError):
+    """Not worth retrying as is: the input or the peer's answer is final."""
+
+
+class DatabaseUnavailable(TransientError):
+    """The database could not be reached (the CLI exits 2 on it)."""
+
+
+class NotAFeed(PermanentError):
+    """The body parsed, but it is not RSS, Atom, RDF or JSON Feed (an HTML page, say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One config problem, printed as `FILE:LINE:COL: message` (line and column from 1)."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class ConfigError(MonitorError):
+    """The config is invalid; `problems` lists every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -1,0 +1,219 @@
+"""The domain's data: watchlists and their terms, articles, and what a match found.
+
+Watchlist and Term are pydantic models because they are both the YAML schema analysts write and
+the objects the matcher compiles: declared once, validated once, immutable afterwards. Articles
+and hits are plain frozen dataclasses because they are made by the thousand on the hot path.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: The text fields of an article that a watchlist can look at (`fields:`), in display order.
+FIELDS: tuple[str, ...] = ("title", "summary", "content", "tags")
+FieldName = Literal["title", "summary", "content", "tags"]
+
+#: A term shorter than this before its `*` would match a large share of all words.
+MIN_PREFIX_CHARS = 3
+MAX_TERM_CHARS = 200
+MAX_WITHIN = 50
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class Priority(enum.IntEnum):
+    low = 0
+    normal = 1
+    high = 2
+    critical = 3
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def check_term_text(text: str) -> str:
+    """Reject term text that cannot be matched sensibly; return it stripped.
+
+    The rules keep matching linear and predictable: no pattern syntax beyond one trailing `*`,
+    no empty or punctuation-only terms, no prefix so short it would match most words.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("a term must not be empty")
+    if len(text) > MAX_TERM_CHARS:
+        raise ValueError(f"a term is at most {MAX_TERM_CHARS} characters")
+    body = text[:-1] if text.endswith("*") else text
+    if "*" in body:
+        raise ValueError(f"term {text!r}: '*' is only allowed at the end of a term")
+    if not any(ch.isalnum() for ch in body):
+        raise ValueError(f"term {text!r} has no letters or digits")
+    if text.endswith("*"):
+        last_word = body.split()[-1] if body.split() else ""
+        if sum(ch.isalnum() for ch in last_word) < MIN_PREFIX_CHARS and body.isascii():
+            raise ValueError(
+                f"term {text!r}: a prefix needs at least {MIN_PREFIX_CHARS} letters before '*'"
+            )
+    return text
+
+
+class Term(_Frozen):
+    """One term as the analyst wrote it; `text` is reported back verbatim in hits."""
+
+    text: Annotated[str, Field(alias="term")]
+    case_sensitive: bool = False
+    near: tuple[str, ...] = ()
+    within: Annotated[int, Field(ge=1, le=MAX_WITHIN)] | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"term": value}
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        return check_term_text(value)
+
+    @field_validator("near")
+    @classmethod
+    def _check_near(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_term_text(v) for v in value)
+
+    @model_validator(mode="after")
+    def _near_and_within(self) -> Term:
+        if self.within is not None and not self.near:
+            raise ValueError("'within' needs 'near' terms")
+        if self.near and self.within is None:
+            object.__setattr__(self, "within", 5)
+        return self
+
+
+def _as_group(value: Any) -> Any:
+    # `all: ["PLA", ["strait", "détroit"]]`: a bare term is a group of one.
+    if isinstance(value, list):
+        return [v if isinstance(v, list) else [v] for v in value]
+    return value
+
+
+class MatchRule(_Frozen):
+    any: Annotated[tuple[Term, ...], Field(min_length=1)]
+    all: tuple[Annotated[tuple[Term, ...], Field(min_length=1)], ...] = ()
+    none: tuple[Term, ...] = ()
+
+    @field_validator("all", mode="before")
+    @classmethod
+    def _groups(cls, value: Any) -> Any:
+        return _as_group(value)
+
+
+class Watchlist(_Frozen):
+    """A watchlist file. `id` defaults to the file name; the loader fills it in."""
+
+    id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    name: str = ""
+    priority: Priority = Priority.normal
+    notify: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    fields: tuple[FieldName, ...] | None = None
+    match: MatchRule
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return Priority[value.strip().lower()]
+            except KeyError:
+                names = ", ".join(p.name for p in Priority)
+                raise ValueError(f"priority must be one of {names}") from None
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("'languages' must not be empty (omit it to allow every language)")
+        out = []
+        for code in value:
+            primary = primary_language(code)
+            if primary is None:
+                raise ValueError(f"{code!r} is not a language code such as 'fr' or 'pt-BR'")
+            out.append(primary)
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _default_name(self) -> Watchlist:
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        return self
+
+    @property
+    def all_terms(self) -> tuple[Term, ...]:
+        groups = [t for g in self.match.all for t in g]
+        return (*self.match.any, *groups, *self.match.none)
+
+
+def primary_language(code: str | None) -> str | None:
+    """`'pt-BR'` → `'pt'`, `'en_US'` → `'en'`; None for anything that is not a language tag."""
+    if not code:
+        return None
+    primary = code.strip().replace("_", "-").split("-")[0].lower()
+    if 2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha():
+        return primary
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A normalized feed entry: plain text (no HTML), aware UTC dates, hashed keys."""
+
+    feed_id: str
+    guid: str
+    url: str | None
+    title: str
+    summary: str = ""
+    content: str = ""
+    tags: tuple[str, ...] = ()
+    lang: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+
+    def text(self, name: str) -> str:
+        if name == "tags":
+            return " · ".join(self.tags)
+        value = getattr(self, name)
+        return value if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """Where one term occurred: the term as written, the field, character offsets in that field."""
+
+    term: str
+    field: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistMatch:
+    """Why an article matched one watchlist: the terms that hit, in watchlist order."""
+
+    watchlist_id: str
+    name: str
+    priority: Priority
+    terms: tuple[str, ...]
+    hits: tuple[Hit, ...] = field(default=())
