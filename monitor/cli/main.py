@@ -1,5 +1,264 @@
-"""Placeholder until the CLI lands."""
+"""The `monitor` command line, as specified in CONTRACT.md.
+
+Exit codes: 0 success; 1 invalid config (or a failed `send-test`, or bad `match` input);
+2 the database cannot be reached. Command output goes to stdout, logs and problems to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from monitor import __version__
+from monitor.cli import bootstrap
+from monitor.cli.status import print_status
+from monitor.core.errors import ConfigError, DatabaseUnavailable, PermanentError
+from monitor.core.match import Matcher
+from monitor.core.model import Article
+from monitor.core.render import send_test_view
+from monitor.edges import migrate
+from monitor.edges.config import Config, load_watchlists
+from monitor.edges.store import Store
+from monitor.pipeline.deliver import deliver_due
+from monitor.pipeline.poll import poll_feeds
+from monitor.pipeline.runtime import utc_now
+from monitor.scheduler import Daemon
+
+log = logging.getLogger("monitor")
+
+EXIT_OK, EXIT_CONFIG, EXIT_DATABASE = 0, 1, 2
 
 
-def main() -> int:
-    return 0
+def _config_dir(args: argparse.Namespace) -> Path:
+    value = getattr(args, "config", None) or os.environ.get("MONITOR_CONFIG") or "config"
+    return Path(value)
+
+
+def _problems(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    print(
+        f"OK: {len(config.feeds)} feeds, {len(config.watchlists)} watchlists, "
+        f"{len(config.destinations)} destinations"
+    )
+    return EXIT_OK
+
+
+def _prepare_database(config: Config) -> Store:
+    engine = bootstrap.engine_for(config)
+    if config.settings.auto_migrate:
+        migrate.upgrade(engine)
+    else:
+        missing = migrate.pending(engine)
+        if missing:
+            raise DatabaseUnavailable(
+                f"the schema is behind by {len(missing)} migration(s) and MONITOR_AUTO_MIGRATE=0:"
+                " run `monitor db upgrade`"
+            )
+    return Store(engine)
+
+
+async def _run(config: Config, once: bool, stdout: TextIO) -> int:
+    store = _prepare_database(config)
+    rt = bootstrap.build_runtime(config, store.engine, stdout)
+    try:
+        await asyncio.to_thread(store.sync_feeds, rt.feed_defs(), utc_now())
+        if once:
+            reports = await poll_feeds(rt, [f.id for f in config.feeds if f.enabled])
+            delivered = await deliver_due(rt)
+            failed = [r for r in reports if r.error]
+            for r in failed:
+                print(f"feed {r.feed_id}: {r.error}", file=sys.stderr)
+            print(
+                f"polled {len(reports)} feeds ({len(failed)} failed): "
+                f"{sum(r.new for r in reports)} new articles, "
+                f"{sum(r.alerts for r in reports)} alerts queued; "
+                f"sent {delivered.sent}, retry later {delivered.retried}, "
+                f"failed {delivered.failed}",
+                file=sys.stderr,
+            )
+            return EXIT_OK
+        daemon = Daemon(rt)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stop)
+        await daemon.run()
+        return EXIT_OK
+    finally:
+        await bootstrap.close_runtime(rt)
+        store.engine.dispose()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    bootstrap.configure_logging(args.log_level, config.settings)
+    return asyncio.run(_run(config, args.once, sys.stdout))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    engine = bootstrap.engine_for(config)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"database is up to date: {engine.url.render_as_string(hide_password=True)}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    engine = bootstrap.engine_for(config)
+    try:
+        missing = migrate.pending(engine)
+        if missing:
+            print("the database has no current schema yet: run `monitor db upgrade` or "
+                  "`monitor run`", file=sys.stderr)  # fmt: skip
+            return EXIT_DATABASE
+        print_status(Store(engine), config, utc_now(), sys.stdout)
+    finally:
+        engine.dispose()
+    return EXIT_OK
+
+
+def _match_lines(lines: Sequence[str], matcher: Matcher, out: TextIO) -> int:
+    status = EXIT_OK
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict):
+                raise ValueError("each line must be a JSON object")
+            article = Article(
+                feed_id=str(item.get("source") or ""),
+                guid=str(item.get("id")),
+                url=item.get("url"),
+                title=str(item.get("title") or ""),
+                summary=str(item.get("summary") or ""),
+                lang=item.get("lang"),
+            )
+        except ValueError as exc:
+            print(f"line {number}: {exc}", file=sys.stderr)
+            out.write(json.dumps({"line": number, "error": str(exc)}) + "\n")
+            status = EXIT_CONFIG
+            continue
+        found = matcher.match(article)
+        out.write(
+            json.dumps(
+                {
+                    "id": item.get("id"),
+                    "watchlists": sorted(m.watchlist_id for m in found),
+                    "hits": {m.watchlist_id: list(m.terms) for m in found},
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+    return status
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    matcher = Matcher(load_watchlists(_config_dir(args)))
+    if args.file in (None, "-"):
+        lines = sys.stdin.read().splitlines()
+    else:
+        lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    return _match_lines(lines, matcher, sys.stdout)
+
+
+async def _send_test(config: Config, name: str) -> int:
+    spec = config.destinations.get(name)
+    if spec is None:
+        known = ", ".join(sorted(config.destinations)) or "none"
+        print(f"unknown destination {name!r} (known: {known})", file=sys.stderr)
+        return EXIT_CONFIG
+    notifier = bootstrap.build_notifier(name, spec, config.settings, sys.stdout, {})
+    try:
+        external_id = await notifier.send(send_test_view(utc_now()))
+    except Exception as exc:
+        kind = "permanent" if isinstance(exc, PermanentError) else "temporary"
+        print(f"send-test {name}: FAILED ({kind}): {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        await notifier.aclose()
+    suffix = f" (id {external_id})" if external_id else ""
+    print(f"send-test {name}: delivered{suffix}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    bootstrap.configure_logging(args.log_level, config.settings)
+    return asyncio.run(_send_test(config, args.destination))
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="config folder (default: $MONITOR_CONFIG, else ./config)",
+    )
+    common.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        type=lambda v: logging.getLevelName(v.upper()),
+        help="DEBUG, INFO (default), WARNING or ERROR",
+    )
+    parser = argparse.ArgumentParser(
+        prog="monitor", description="Media-monitoring alert daemon.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"monitor {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    run = add("run", cmd_run, "run the daemon (poll, match, alert) until SIGTERM/SIGINT")
+    run.add_argument("--once", action="store_true", help="poll every feed once, deliver, exit")
+    add("check", cmd_check, "validate the config folder")
+    match = add("match", cmd_match, "dry-run the watchlists on JSON lines (no database)")
+    match.add_argument("file", nargs="?", metavar="FILE|-", help="JSON lines (default: stdin)")
+    add("status", cmd_status, "feeds and alert queues, as tables")
+    db = add("db", lambda _a: 0, "database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply the migrations")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    send = add("send-test", cmd_send_test, "send a test alert to one destination")
+    send.add_argument("destination")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not hasattr(args, "log_level"):
+        args.log_level = logging.INFO
+    if args.command not in ("run", "send-test"):
+        bootstrap.configure_logging(logging.WARNING)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        return _problems(exc)
+    except DatabaseUnavailable as exc:
+        print(f"database unavailable: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -37,7 +37,11 @@ class NotAFeed(PermanentError):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One config problem, printed as `FILE:LINE:COL: message` (line and column from 1)."""
+    """One config problem, printed as `FILE:LINE:COL: message` (line and column from 1).
+
+    A problem with no position in a file (a missing file, an environment variable) has line 0
+    and prints as `FILE: message`.
+    """
 
     file: str
     line: int
@@ -45,6 +49,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.line <= 0:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
 
 

@@ -217,3 +217,13 @@ class WatchlistMatch:
     priority: Priority
     terms: tuple[str, ...]
     hits: tuple[Hit, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPlan:
+    """An alert to queue: one destination, every watchlist it reports, when it may go out."""
+
+    destination: str
+    watchlists: tuple[str, ...]
+    priority: Priority
+    next_attempt_at: datetime

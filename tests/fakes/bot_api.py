@@ -1,3 +1,601 @@
-"""Placeholder: filled in by its owner."""
+"""A fake Telegram Bot API: a real HTTP server on 127.0.0.1 that PTB's own HTTPX client talks to.
 
-__all__: list[str] = []
+Routes `POST|GET /bot<token>/<method>` and reads JSON, x-www-form-urlencoded (what PTB sends) and
+multipart bodies. It answers getMe, sendMessage, editMessageText, getUpdates (queued updates;
+the long-poll `timeout` waits on a condition, never spins), answerCallbackQuery, deleteWebhook,
+setMyCommands and getMyCommands, and validates the way Telegram does:
+
+- an unknown token gets 401 Unauthorized, an unknown method 404 Not Found;
+- with parse_mode HTML the text is parsed: a tag the Bot API does not list, an unclosed or
+  mismatched tag, a bare `<` or an `&` that is not an entity gets
+  400 "Bad Request: can't parse entities: ...";
+- a text over 4096 UTF-16 code units after entity parsing (how the Bot API counts) gets
+  400 "Bad Request: message is too long".
+
+Failures are scripted per method with `script(method, *replies)` (`Canned.flood`, `.bad_request`,
+`.forbidden`, `.bad_gateway`, `.not_json`, `.migrated`, `.stall`), or per chat with
+`migrate_chat(old, new)`. Every call is recorded (method, params, token) under a lock;
+`messages()` lists delivered messages in order. Fixture: `bot_api`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.parser
+import email.policy
+import html
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+__all__ = ["DEFAULT_TOKEN", "ApiCall", "Canned", "FakeBotApi", "SentMessage", "bot_api"]
+
+DEFAULT_TOKEN = "123456789:AAFake-token_for-tests_0123456789abcd"
+MESSAGE_LIMIT = 4096
+
+# Bot API "Formatting options", HTML style: the only tags it accepts.
+_TAG_NAMES = "b strong i em u ins s strike del span tg-spoiler a tg-emoji code pre blockquote"
+SUPPORTED_TAGS = frozenset(_TAG_NAMES.split())
+_TAG = re.compile(
+    r"<(/?)([A-Za-z][A-Za-z0-9-]*)"
+    r"((?:\s+[A-Za-z_:][A-Za-z0-9_:.-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*>"
+)
+# "All numerical HTML entities are supported. The API currently supports only the following
+# named HTML entities: &lt;, &gt;, &amp; and &quot;."
+_ENTITY = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|(lt|gt|amp|quot));")
+# Parameters that are strings even when they look like JSON ("123", "true").
+_STRING_PARAM_NAMES = (
+    "text caption parse_mode callback_query_id url query description short_description name "
+    "title data inline_message_id business_connection_id message_effect_id emoji "
+    "secret_token language_code"
+)
+_STRING_PARAMS = frozenset(_STRING_PARAM_NAMES.split())
+
+
+class _ParseError(Exception):
+    pass
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def parse_html(text: str) -> str:
+    """The visible text of a Telegram-HTML message; raises _ParseError where Telegram would."""
+
+    def offset(i: int) -> int:
+        return len(text[:i].encode("utf-8"))
+
+    out: list[str] = []
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "<":
+            m = _TAG.match(text, i)
+            if m is None:
+                raise _ParseError(f"Unexpected character '<' at byte offset {offset(i)}")
+            closing, name = m.group(1) == "/", m.group(2).lower()
+            if name not in SUPPORTED_TAGS:
+                raise _ParseError(f'Unsupported start tag "{name}" at byte offset {offset(i)}')
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise _ParseError(f"Unexpected end tag at byte offset {offset(i)}")
+                stack.pop()
+            else:
+                if name == "blockquote" and "blockquote" in stack:
+                    raise _ParseError("Blockquote entities can't be nested")
+                if name == "a" and "href" not in m.group(3):
+                    raise _ParseError(f'Tag "a" must have attribute "href" at byte {offset(i)}')
+                stack.append(name)
+            i = m.end()
+        elif ch == "&":
+            m = _ENTITY.match(text, i)
+            if m is None:
+                raise _ParseError(f"Character entity expected at byte offset {offset(i)}")
+            out.append(html.unescape(m.group(0)))
+            i = m.end()
+        else:
+            out.append(ch)
+            i += 1
+    if stack:
+        raise _ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    method: str
+    token: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message_id: int
+    chat_id: int | str
+    text: str  # as sent (HTML source when parse_mode is HTML)
+    parse_mode: str | None
+    visible: str  # what a user sees: entities decoded, tags gone
+    params: dict[str, Any] = field(default_factory=dict)
+    edits: int = 0
+
+
+@dataclass(frozen=True)
+class Canned:
+    """A scripted answer. `body=None` means: wait `delay` seconds, then answer normally."""
+
+    status: int = 200
+    body: bytes | None = None
+    content_type: str = "application/json"
+    delay: float = 0.0
+
+    @staticmethod
+    def error(status: int, description: str, **parameters: Any) -> Canned:
+        payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            payload["parameters"] = parameters
+        return Canned(status, json.dumps(payload).encode())
+
+    @classmethod
+    def flood(cls, retry_after: int) -> Canned:
+        return cls.error(
+            429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+        )
+
+    @classmethod
+    def bad_request(cls, description: str = "Bad Request: chat not found") -> Canned:
+        return cls.error(400, description)
+
+    @classmethod
+    def forbidden(cls, description: str = "Forbidden: bot was blocked by the user") -> Canned:
+        return cls.error(403, description)
+
+    @classmethod
+    def migrated(cls, new_chat_id: int) -> Canned:
+        return cls.error(
+            400,
+            "Bad Request: group chat was upgraded to a supergroup chat",
+            migrate_to_chat_id=new_chat_id,
+        )
+
+    @staticmethod
+    def bad_gateway() -> Canned:
+        page = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+        return Canned(502, page, "text/html")
+
+    @staticmethod
+    def not_json() -> Canned:
+        return Canned(200, b"<html><body>Welcome to the captive portal</body></html>", "text/html")
+
+    @staticmethod
+    def stall(seconds: float) -> Canned:
+        return Canned(delay=seconds)
+
+
+class FakeBotApi:
+    """The fake server. Use the `bot_api` fixture, or `with FakeBotApi() as api:`."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+        self.tokens = {token}
+        self.bot_id = int(token.split(":")[0])
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._calls: list[ApiCall] = []
+        self._scripts: dict[str, deque[Canned]] = {}
+        self._messages: dict[int, SentMessage] = {}
+        self._migrated: dict[int | str, int] = {}
+        self._updates: deque[dict[str, Any]] = deque()
+        self._next_update_id = 1
+        self._next_message_id = 1
+        self.commands: list[Any] = []
+        self.errors: list[BaseException] = []
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-bot-api", kwargs={"poll_interval": 0.05}
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        """The MONITOR_TELEGRAM_API_URL value pointing here."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeBotApi:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.drop_connections()
+        self._server.server_close()  # joins the handler threads
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> FakeBotApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- scripting ----------------------------------------------------------------------------
+
+    def script(self, method: str, *replies: Canned) -> None:
+        """Answer the next calls of `method` with `replies`, one each, in order."""
+        with self._cond:
+            self._scripts.setdefault(method.lower(), deque()).extend(replies)
+
+    def migrate_chat(self, old: int | str, new: int) -> None:
+        """From now on, sending to `old` answers 400 with parameters.migrate_to_chat_id=new."""
+        with self._cond:
+            self._migrated[old] = new
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue an update for getUpdates; returns its update_id (assigned when missing)."""
+        with self._cond:
+            if "update_id" not in update:
+                update = {"update_id": self._next_update_id, **update}
+            self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
+            self._updates.append(update)
+            self._cond.notify_all()
+            return int(update["update_id"])
+
+    def push_text(self, chat_id: int, text: str, *, user_id: int = 42) -> int:
+        """Queue a user's text message (a bot command such as "/status", say)."""
+        message = {
+            "message_id": self._new_message_id(),
+            "date": int(time.time()),
+            "chat": _chat(chat_id),
+            "from": {"id": user_id, "is_bot": False, "first_name": "Tester"},
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self.push_update({"message": message})
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        with self._cond:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        return [c for c in self.calls if c.method.lower() == method.lower()]
+
+    def messages(self) -> list[SentMessage]:
+        """Delivered messages in the order they were sent (their current, edited state)."""
+        with self._cond:
+            return sorted(self._messages.values(), key=lambda m: m.message_id)
+
+    def wait_for(self, predicate: Callable[[FakeBotApi], bool], timeout: float = 5.0) -> bool:
+        """Block until `predicate(self)` holds after some call, or `timeout` passes."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    # --- the API ------------------------------------------------------------------------------
+
+    def _new_message_id(self) -> int:
+        with self._cond:
+            self._next_message_id += 1
+            return self._next_message_id - 1
+
+    def handle(self, path: str, params: dict[str, Any]) -> tuple[int, bytes, str]:
+        m = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)", path)
+        if m is None:
+            return _error(404, "Not Found")
+        token, method = m.group(1), m.group(2)
+        with self._cond:
+            self._calls.append(ApiCall(method, token, params))
+            queue = self._scripts.get(method.lower())
+            canned = queue.popleft() if queue else None
+            self._cond.notify_all()
+        if canned is not None:
+            if canned.delay and self._stopping.wait(canned.delay):
+                return _error(503, "Service Unavailable: fake server is stopping")
+            if canned.body is not None:
+                return canned.status, canned.body, canned.content_type
+        if token not in self.tokens:
+            return _error(401, "Unauthorized")
+        handler = getattr(self, f"_api_{method.lower()}", None)
+        if handler is None:
+            return _error(404, "Not Found")
+        try:
+            result = handler(params)
+        except _ApiError as exc:
+            return _error(exc.status, exc.description, **exc.parameters)
+        return 200, json.dumps({"ok": True, "result": result}).encode(), "application/json"
+
+    def _api_getme(self, params: dict[str, Any]) -> Any:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Monitor Test Bot",
+            "username": "monitor_test_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _checked_text(self, params: dict[str, Any]) -> tuple[str, str | None, str]:
+        text = params.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        parse_mode = params.get("parse_mode")
+        visible = text
+        if isinstance(parse_mode, str) and parse_mode.lower() == "html":
+            try:
+                visible = parse_html(text)
+            except _ParseError as exc:
+                raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
+        elif parse_mode is not None:
+            raise _ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r} in fake")
+        if not visible.strip():
+            raise _ApiError(400, "Bad Request: message text is empty")
+        if _utf16_len(visible) > MESSAGE_LIMIT:
+            raise _ApiError(400, "Bad Request: message is too long")
+        return text, parse_mode, visible
+
+    def _chat_id(self, params: dict[str, Any]) -> int | str:
+        chat_id = params.get("chat_id")
+        if chat_id is None or chat_id == "":
+            raise _ApiError(400, "Bad Request: chat_id is empty")
+        if not isinstance(chat_id, int | str):
+            raise _ApiError(400, "Bad Request: chat not found")
+        with self._cond:
+            new = self._migrated.get(chat_id)
+        if new is not None:
+            raise _ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=new,
+            )
+        return chat_id
+
+    def _message_json(self, message: SentMessage) -> dict[str, Any]:
+        return {
+            "message_id": message.message_id,
+            "date": int(time.time()),
+            "chat": _chat(message.chat_id),
+            "from": {"id": self.bot_id, "is_bot": True, "first_name": "Monitor Test Bot"},
+            "text": message.visible,
+        }
+
+    def _api_sendmessage(self, params: dict[str, Any]) -> Any:
+        chat_id = self._chat_id(params)
+        text, parse_mode, visible = self._checked_text(params)
+        with self._cond:
+            message = SentMessage(
+                self._new_message_id(), chat_id, text, parse_mode, visible, dict(params)
+            )
+            self._messages[message.message_id] = message
+            self._cond.notify_all()
+        return self._message_json(message)
+
+    def _api_editmessagetext(self, params: dict[str, Any]) -> Any:
+        chat_id = self._chat_id(params)
+        text, parse_mode, visible = self._checked_text(params)
+        with self._cond:
+            old = self._messages.get(params.get("message_id", -1))
+            if old is None or str(old.chat_id) != str(chat_id):
+                raise _ApiError(400, "Bad Request: message to edit not found")
+            if old.text == text and old.parse_mode == parse_mode:
+                raise _ApiError(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            new = replace(old, text=text, parse_mode=parse_mode, visible=visible)
+            new = replace(new, edits=old.edits + 1)
+            self._messages[old.message_id] = new
+            self._cond.notify_all()
+        return self._message_json(new)
+
+    def _api_getupdates(self, params: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        with self._cond:
+            if offset > 0:
+                # Telegram: an update is confirmed once getUpdates is called with a higher offset.
+                while self._updates and self._updates[0]["update_id"] < offset:
+                    self._updates.popleft()
+            if timeout > 0:
+                self._cond.wait_for(lambda: bool(self._updates) or self._stopping.is_set(), timeout)
+            return list(self._updates)[:limit]
+
+    def _api_answercallbackquery(self, params: dict[str, Any]) -> Any:
+        if not params.get("callback_query_id"):
+            raise _ApiError(400, "Bad Request: query is too old and response timeout expired")
+        return True
+
+    def _api_deletewebhook(self, params: dict[str, Any]) -> Any:
+        return True
+
+    def _api_setmycommands(self, params: dict[str, Any]) -> Any:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            raise _ApiError(400, "Bad Request: can't parse commands JSON object")
+        with self._cond:
+            self.commands = commands
+        return True
+
+    def _api_getmycommands(self, params: dict[str, Any]) -> Any:
+        with self._cond:
+            return list(self.commands)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, description: str, **parameters: Any) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.parameters = parameters
+
+
+def _error(status: int, description: str, **parameters: Any) -> tuple[int, bytes, str]:
+    canned = Canned.error(status, description, **parameters)
+    assert canned.body is not None
+    return canned.status, canned.body, canned.content_type
+
+
+def _chat(chat_id: int | str) -> dict[str, Any]:
+    if isinstance(chat_id, str):
+        # "@channelname": a public channel; its numeric id is made up but stable.
+        fake_id = -1000000000000 - sum(ord(c) for c in chat_id)
+        return {"id": fake_id, "type": "channel", "title": chat_id, "username": chat_id[1:]}
+    if chat_id > 0:
+        return {"id": chat_id, "type": "private", "first_name": "Tester"}
+    kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+    return {"id": chat_id, "type": kind, "title": "Test chat"}
+
+
+def _coerce(name: str, value: str) -> Any:
+    # PTB form-encodes every parameter, objects as JSON strings, as the Bot API allows.
+    if name in _STRING_PARAMS:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    kind = content_type.split(";")[0].strip().lower()
+    if not body:
+        return {}
+    if kind == "application/json":
+        data = json.loads(body)
+        return data if isinstance(data, dict) else {}
+    if kind == "application/x-www-form-urlencoded":
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        return {k: _coerce(k, v) for k, v in pairs}
+    if kind == "multipart/form-data":
+        head = f"Content-Type: {content_type}\r\n\r\n".encode()
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+        params: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if not isinstance(name, str) or not isinstance(payload, bytes):
+                continue
+            if part.get_filename() is not None:
+                params[name] = payload
+            else:
+                params[name] = _coerce(name, payload.decode("utf-8"))
+        return params
+    raise ValueError(f"unsupported Content-Type {content_type!r}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as PTB's pooled client expects
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the server would otherwise write every request to stderr
+
+    def do_GET(self) -> None:
+        self._serve(b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._serve(self.rfile.read(length))
+
+    def _serve(self, body: bytes) -> None:
+        url = urlsplit(self.path)
+        try:
+            params: dict[str, Any] = dict(parse_qsl(url.query))
+            params.update(parse_body(self.headers.get("Content-Type", ""), body))
+        except ValueError as exc:
+            status, payload, ctype = _error(400, f"Bad Request: {exc}")
+        else:
+            status, payload, ctype = self.server.api.handle(url.path, params)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            # The client gave up (a read timeout) and closed the connection first.
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    # Non-daemon handler threads, joined by server_close(): no thread outlives the fixture.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, api: FakeBotApi) -> None:
+        self.api = api
+        self._conn_lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def track(self, conn: socket.socket) -> None:
+        with self._conn_lock:
+            if self.api._stopping.is_set():
+                _hang_up(conn)
+            self._conns.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._conn_lock:
+            self._conns.discard(conn)
+
+    def drop_connections(self) -> None:
+        """Wake handler threads idling on keep-alive connections so they can be joined."""
+        with self._conn_lock:
+            for conn in self._conns:
+                _hang_up(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) or exc is None:
+            return  # a client that hung up, or our own hang-up at shutdown
+        self.api.errors.append(exc)
+        super().handle_error(request, client_address)
+
+
+def _hang_up(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def bot_api() -> Iterator[FakeBotApi]:
+    """A running FakeBotApi; fails the test if the fake itself crashed while serving."""
+    api = FakeBotApi().start()
+    try:
+        yield api
+    finally:
+        api.close()
+    if api.errors:
+        pytest.fail(f"the fake Bot API crashed: {api.errors!r}")

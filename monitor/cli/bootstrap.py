@@ -1,0 +1,108 @@
+"""The composition root: the one place that reads the environment and builds the edges.
+
+Everything below the CLI receives its clients as arguments; this module creates them (engine,
+store, HTTP client, notifiers, matcher) from the validated config and closes them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+import telegram
+from sqlalchemy import Engine
+
+from monitor import __version__
+from monitor.core.match import Matcher
+from monitor.edges.config import Config, DestinationSpec, load_config
+from monitor.edges.fetch import make_client
+from monitor.edges.notify import Notifier
+from monitor.edges.notify.console import ConsoleNotifier
+from monitor.edges.notify.email import EmailNotifier
+from monitor.edges.notify.telegram import TelegramNotifier, TokenRedactor, make_bot
+from monitor.edges.settings import Settings, settings_from_env
+from monitor.edges.store import Store, make_engine
+from monitor.pipeline.runtime import Runtime
+
+USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-alerts/monitor; feed alerts)"
+
+
+def configure_logging(level: int, settings: Settings | None = None) -> None:
+    """Log lines to stderr (stdout is for alerts and command output), secrets redacted."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if settings is not None and settings.telegram_token is not None:
+        handler.addFilter(TokenRedactor({settings.telegram_token.get_secret_value()}))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO; Bot API URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def load(config_dir: Path, env: Mapping[str, str]) -> Config:
+    """Settings from the environment and the config folder, validated (raises ConfigError)."""
+    return load_config(config_dir, settings_from_env(env))
+
+
+def engine_for(config: Config) -> Engine:
+    return make_engine(config.settings.database_url.get_secret_value())
+
+
+def build_notifier(
+    name: str, spec: DestinationSpec, settings: Settings, stdout: TextIO, bots: dict[str, telegram.Bot]
+) -> Notifier:
+    if spec.type == "telegram":
+        assert settings.telegram_token is not None  # load_config checked it
+        token = settings.telegram_token.get_secret_value()
+        bot = bots.get(token)
+        if bot is None:
+            bot = bots[token] = make_bot(token, settings.telegram_api_url)
+        assert spec.chat_id is not None
+        return TelegramNotifier(name, bot, spec.chat_id)
+    if spec.type == "email":
+        assert settings.smtp_host is not None and settings.smtp_from is not None
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return EmailNotifier(
+            name,
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            tls=settings.smtp_tls,
+            user=settings.smtp_user,
+            password=password,
+            sender=settings.smtp_from,
+            to=tuple(spec.to or ()),
+        )
+    return ConsoleNotifier(name, stdout)
+
+
+def build_notifiers(config: Config, stdout: TextIO) -> dict[str, Notifier]:
+    bots: dict[str, telegram.Bot] = {}
+    return {
+        name: build_notifier(name, spec, config.settings, stdout, bots)
+        for name, spec in config.destinations.items()
+    }
+
+
+def build_runtime(config: Config, engine: Engine, stdout: TextIO) -> Runtime:
+    return Runtime(
+        config=config,
+        matcher=Matcher(config.watchlists),
+        store=Store(engine),
+        client=make_client(user_agent=USER_AGENT, timeout=30.0, max_connections=32),
+        notifiers=build_notifiers(config, stdout),
+    )
+
+
+async def close_runtime(rt: Runtime) -> None:
+    for notifier in rt.notifiers.values():
+        try:
+            await notifier.aclose()
+        except Exception:  # closing must not hide the real outcome of the command
+            logging.getLogger("monitor").exception("closing %s", notifier.name)
+    await rt.client.aclose()

@@ -1,0 +1,77 @@
+"""`monitor status`: the feeds' polling state and the alert queues, as plain-text tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TextIO
+
+from monitor.edges.config import Config
+from monitor.edges.schema import FAILED, PENDING, SENT
+from monitor.edges.store import Store
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((moment - now).total_seconds())
+    span = abs(seconds)
+    if span < 90:
+        text = f"{span}s"
+    elif span < 90 * 60:
+        text = f"{round(span / 60)}m"
+    elif span < 36 * 3600:
+        text = f"{round(span / 3600)}h"
+    else:
+        text = f"{round(span / 86400)}d"
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def print_status(store: Store, config: Config, now: datetime, out: TextIO) -> None:
+    rows = []
+    for feed in store.feeds():
+        if not feed.in_config:
+            state = "removed"
+        elif not feed.enabled:
+            state = "disabled"
+        else:
+            state = "on"
+        error = (feed.last_error or "").replace("\n", " ")
+        rows.append(
+            [
+                feed.id,
+                state,
+                _ago(feed.last_polled_at, now),
+                feed.last_status or "-",
+                str(feed.error_count),
+                _ago(feed.next_poll_at, now) if state == "on" else "-",
+                str(feed.articles_seen),
+                error[:80] + ("…" if len(error) > 80 else ""),
+            ]
+        )
+    out.write("FEEDS\n")
+    out.write(table(["FEED", "STATE", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL",
+                     "ARTICLES", "LAST ERROR"], rows) + "\n\n")  # fmt: skip
+    counts = store.alert_counts()
+    names = sorted(set(config.destinations) | set(counts))
+    alert_rows = []
+    for name in names:
+        by_status = counts.get(name, {})
+        spec = config.destinations.get(name)
+        kind = spec.type if spec is not None else "(not configured)"
+        alert_rows.append(
+            [name, kind, str(by_status.get(PENDING, 0)), str(by_status.get(SENT, 0)),
+             str(by_status.get(FAILED, 0))]  # fmt: skip
+        )
+    out.write("ALERTS\n")
+    out.write(table(["DESTINATION", "TYPE", "QUEUED", "SENT", "FAILED"], alert_rows) + "\n")

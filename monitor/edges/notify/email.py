@@ -1,0 +1,154 @@
+"""Email notifier: one alert, one multipart/alternative message (plain text + escaped HTML).
+
+Contract: `EmailNotifier.send` builds the message with `email.policy.SMTP` (CRLF line ends,
+RFC 2047 encoded words for non-ASCII headers), sends it with smtplib in a worker thread and
+returns its Message-ID. Only `header_text` output and the configured From/To reach the headers,
+so feed text cannot add a header (RFC 5322 §2.2: a field ends at CRLF, and none survives).
+
+Failures are classified by what the server said (RFC 5321 §4.2.1: 4yz is transient, 5yz is
+permanent): no connection, a timeout, a dropped connection or a 4xx reply -> TransientError;
+a 5xx reply, a certificate that does not verify, or a server without the STARTTLS/AUTH we were
+configured to use -> PermanentError. When every recipient is refused the error carries each
+recipient's code (transient if any code is 4xx, e.g. greylisting). When only some are refused
+the message went to the others: that is a success, the refused ones are logged at WARNING and
+kept in `last_refused` ({address: (code, reason)}, empty after a fully accepted send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import email.utils
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Literal
+
+from monitor.core.errors import MonitorError, PermanentError, TransientError
+from monitor.core.render import AlertView, render_email
+
+logger = logging.getLogger(__name__)
+
+TlsMode = Literal["starttls", "tls", "none"]
+
+
+class EmailNotifier:
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str,
+        port: int,
+        tls: TlsMode,
+        user: str | None,
+        password: str | None,
+        sender: str,
+        to: tuple[str, ...],
+        timeout: float = 30.0,
+    ) -> None:
+        if tls not in ("starttls", "tls", "none"):
+            raise ValueError(f"tls must be 'starttls', 'tls' or 'none', not {tls!r}")
+        if not to:
+            raise ValueError("an email destination needs at least one recipient")
+        self.name = name
+        self.host = host
+        self.port = port
+        self.tls: TlsMode = tls
+        self.user = user
+        self._password = password
+        self.sender = sender
+        self.to = to
+        self.timeout = timeout
+        self.last_refused: dict[str, tuple[int, str]] = {}
+
+    def __repr__(self) -> str:  # no password in reprs or tracebacks
+        return (
+            f"EmailNotifier({self.name!r}, host={self.host!r}, port={self.port}, tls={self.tls!r})"
+        )
+
+    def build(self, view: AlertView, now: datetime | None = None) -> EmailMessage:
+        """The message `send` would deliver; `now` sets the Date header (default: the clock)."""
+        content = render_email(view)
+        message = EmailMessage(policy=email.policy.SMTP)
+        # Setting a header with CR or LF in it raises here: a bad From/To in the settings
+        # fails loudly rather than splitting a header.
+        message["Subject"] = content.subject
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        message["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
+        # make_msgid() without a domain asks the resolver for our FQDN, which can hang.
+        message["Message-ID"] = email.utils.make_msgid("monitor", domain=self._domain())
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        message.set_content(content.text)
+        message.add_alternative(content.html, subtype="html")
+        return message
+
+    def _domain(self) -> str:
+        domain = email.utils.parseaddr(self.sender)[1].rpartition("@")[2]
+        return domain if domain and all(c.isalnum() or c in ".-" for c in domain) else "localhost"
+
+    async def send(self, view: AlertView) -> str | None:
+        message = self.build(view)
+        try:
+            refused = await asyncio.to_thread(self._deliver, message)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise self._classify(exc) from exc
+        self.last_refused = {
+            addr: (code, reason.decode("utf-8", "replace"))
+            for addr, (code, reason) in refused.items()
+        }
+        if self.last_refused:
+            logger.warning(
+                "email %s: delivered, but the server refused %s",
+                self.name,
+                ", ".join(f"{a} ({c} {r})" for a, (c, r) in self.last_refused.items()),
+            )
+        return str(message["Message-ID"])
+
+    def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+        context = ssl.create_default_context() if self.tls != "none" else None
+        smtp: smtplib.SMTP
+        if self.tls == "tls":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        with smtp:
+            if self.tls == "starttls":
+                smtp.starttls(context=context)
+            if self.user:
+                smtp.login(self.user, self._password or "")
+            return smtp.send_message(message, from_addr=self.sender, to_addrs=list(self.to))
+
+    def _classify(self, exc: smtplib.SMTPException | OSError) -> MonitorError:
+        where = f"email {self.name} via {self.host}:{self.port}"
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            codes = {addr: code for addr, (code, _) in exc.recipients.items()}
+            detail = ", ".join(f"{addr} ({code})" for addr, code in codes.items())
+            if any(400 <= code < 500 for code in codes.values()):
+                return TransientError(f"{where}: every recipient refused, some for now: {detail}")
+            return PermanentError(f"{where}: every recipient refused: {detail}")
+        if isinstance(exc, smtplib.SMTPResponseException):
+            said = exc.smtp_error
+            text = said.decode("utf-8", "replace") if isinstance(said, bytes) else said
+            reply = f"{exc.smtp_code} {text}"
+            if 400 <= exc.smtp_code < 500:
+                return TransientError(f"{where}: {reply}")
+            return PermanentError(f"{where}: {reply}")
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return TransientError(f"{where}: connection lost: {exc}")
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return PermanentError(f"{where}: {exc} (check MONITOR_SMTP_TLS and the credentials)")
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return PermanentError(f"{where}: TLS certificate not trusted: {exc.verify_message}")
+        if isinstance(exc, smtplib.SMTPException):
+            # What is left: "No suitable authentication method found" and the like.
+            return PermanentError(f"{where}: {exc}")
+        # Refused, unreachable, timed out, TLS handshake cut short.
+        return TransientError(f"{where}: {type(exc).__name__}: {exc}")
+
+    async def aclose(self) -> None:
+        # One connection per message: a digest hour sends a few, and an idle SMTP session
+        # would be dropped by the server long before the next alert anyway.
+        return None

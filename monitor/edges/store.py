@@ -1,0 +1,426 @@
+"""Storage: feeds and their polling state, articles, matches and the alert outbox.
+
+The store is handed an `Engine` (built once, by the composition root, with `make_engine`);
+nothing connects at import time. Every method is one short transaction. The important one is
+`ingest`: new articles, their matches and their alerts are written together or not at all, and
+"new" is decided by the database (`INSERT … ON CONFLICT DO NOTHING … RETURNING`), so a crash
+between fetching and committing loses nothing and a rerun alerts nothing twice.
+
+Connection-level failures surface as `DatabaseUnavailable` (transient); anything else from the
+driver is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.sql.dml import Insert
+
+from monitor.core.dedupe import guid_key, url_key
+from monitor.core.errors import DatabaseUnavailable
+from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
+from monitor.edges.schema import FAILED, PENDING, SENT, alerts, articles, feeds, matches
+
+_BATCH = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters at 14 columns
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; for SQLite the parent folder is created and WAL is switched on."""
+    if url.startswith("sqlite"):
+        database = url.split(":///", 1)[1] if ":///" in url else ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets `monitor status` read while the daemon writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@contextlib.contextmanager
+def _unavailable_as_transient(engine: Engine) -> Iterator[None]:
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise DatabaseUnavailable(f"database {engine.url!r}: {exc.orig or exc}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database {engine.url!r}: connection lost") from exc
+        raise
+
+
+def _insert(conn: Connection, table: Any) -> Insert:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDef:
+    """What the config says about a feed; `sync_feeds` makes the rows agree with it."""
+
+    id: str
+    url: str
+    name: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    id: str
+    url: str
+    name: str
+    title: str | None
+    enabled: bool
+    in_config: bool
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    next_poll_at: datetime | None
+    last_status: str | None
+    last_error: str | None
+    error_count: int
+    articles_seen: int
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """What one poll leaves on the feed row. `error` is None on success."""
+
+    status: str
+    next_poll_at: datetime
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    title: str | None = None
+
+
+#: Given a genuinely new article: the watchlists it matched, and the alerts to queue for it.
+Plan = Callable[[Article], tuple[list[WatchlistMatch], list[AlertPlan]]]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    seen: int
+    new: int
+    matched: int
+    alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueAlert:
+    """A pending alert with everything needed to render it. Match names are watchlist ids."""
+
+    id: int
+    destination: str
+    attempts: int
+    article: Article
+    source: str
+    matches: tuple[WatchlistMatch, ...]
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def ping(self) -> None:
+        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    # -- feeds -------------------------------------------------------------------------------
+
+    def sync_feeds(self, defs: Iterable[FeedDef], now: datetime) -> None:
+        """Insert new feeds (due at once), update changed ones, flag those gone from config."""
+        wanted = {d.id: d for d in defs}
+        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            existing = {r.id: r for r in conn.execute(select(feeds.c.id, feeds.c.url))}
+            for d in wanted.values():
+                row = existing.get(d.id)
+                if row is None:
+                    conn.execute(
+                        _insert(conn, feeds).values(
+                            id=d.id, url=d.url, name=d.name, enabled=d.enabled, in_config=True,
+                            created_at=now, next_poll_at=now, error_count=0, articles_seen=0,
+                        )
+                    )  # fmt: skip
+                    continue
+                values: dict[str, Any] = {"name": d.name, "enabled": d.enabled, "in_config": True}
+                if row.url != d.url:
+                    # A new address is a new conversation: old validators mean nothing there.
+                    values |= {"url": d.url, "etag": None, "last_modified": None,
+                               "body_hash": None, "next_poll_at": now}  # fmt: skip
+                conn.execute(update(feeds).where(feeds.c.id == d.id).values(**values))
+            gone = [fid for fid in existing if fid not in wanted]
+            if gone:
+                conn.execute(update(feeds).where(feeds.c.id.in_(gone)).values(in_config=False))
+
+    def feeds(self, ids: Sequence[str] | None = None) -> list[FeedRow]:
+        query = select(*(feeds.c[name] for name in FeedRow.__slots__)).order_by(feeds.c.id)
+        if ids is not None:
+            query = query.where(feeds.c.id.in_(ids))
+        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            return [FeedRow(**row._mapping) for row in conn.execute(query)]
+
+    def due_feed_ids(self, now: datetime) -> list[str]:
+        query = (
+            select(feeds.c.id)
+            .where(feeds.c.enabled, feeds.c.in_config)
+            .where((feeds.c.next_poll_at.is_(None)) | (feeds.c.next_poll_at <= now))
+            .order_by(feeds.c.next_poll_at, feeds.c.id)
+        )
+        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            return list(conn.scalars(query))
+
+    def record_poll(self, feed_id: str, record: PollRecord, now: datetime) -> None:
+        """Leave the outcome of a poll that brought no articles (304, unchanged, error)."""
+        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            self._record(conn, feed_id, record, now, seen=0)
+
+    @staticmethod
+    def _record(conn: Connection, feed_id: str, rec: PollRecord, now: datetime, seen: int) -> None:
+        values: dict[str, Any] = {
+            "last_polled_at": now,
+            "next_poll_at": rec.next_poll_at,
+            "last_status": rec.status[:64],
+        }
+        if rec.error is None:
+            values |= {"last_error": None, "error_count": 0, "last_success_at": now,
+                       "articles_seen": feeds.c.articles_seen + seen}  # fmt: skip
+            for name in ("etag", "last_modified", "body_hash", "title"):
+                if getattr(rec, name) is not None:
+                    values[name] = getattr(rec, name)
+        else:
+            values |= {"last_error": rec.error[:2000], "error_count": feeds.c.error_count + 1}
+        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+
+    # -- articles, matches, alerts: one transaction ------------------------------------------
+
+    def ingest(
+        self,
+        feed_id: str,
+        items: Sequence[Article],
+        plan: Plan,
+        record: PollRecord,
+        now: datetime,
+    ) -> IngestResult:
+        """Store the genuinely new articles, their matches and alerts, and the poll outcome."""
+        keyed: dict[str, tuple[Article, str | None]] = {}
+        for article in items:
+            gkey = guid_key(article.guid)
+            keyed.setdefault(gkey, (article, url_key(article.url)))
+        new = matched = queued = 0
+        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            fresh = self._unseen(conn, feed_id, keyed)
+            for start in range(0, len(fresh), _BATCH):
+                batch = fresh[start : start + _BATCH]
+                rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in batch]
+                stmt = _insert(conn, articles).values(rows)
+                inserted = conn.execute(stmt.returning(articles.c.id, articles.c.guid_key))
+                for article_id, gkey in inserted:
+                    new += 1
+                    found, plans = plan(keyed[gkey][0])
+                    matched += bool(found)
+                    queued += self._queue(conn, article_id, found, plans, now)
+            self._record(conn, feed_id, record, now, seen=new)
+        return IngestResult(seen=len(keyed), new=new, matched=matched, alerts=queued)
+
+    @staticmethod
+    def _unseen(
+        conn: Connection, feed_id: str, keyed: dict[str, tuple[Article, str | None]]
+    ) -> list[tuple[str, tuple[Article, str | None]]]:
+        """Drop what is plainly known before matching; the insert still has the last word."""
+        if not keyed:
+            return []
+        gkeys = list(keyed)
+        ukeys = [u for _, u in keyed.values() if u is not None]
+        known_g: set[str] = set()
+        known_u: set[str] = set()
+        for start in range(0, len(gkeys), _BATCH):
+            chunk = gkeys[start : start + _BATCH]
+            known_g.update(
+                conn.scalars(
+                    select(articles.c.guid_key).where(
+                        articles.c.feed_id == feed_id, articles.c.guid_key.in_(chunk)
+                    )
+                )
+            )
+        for start in range(0, len(ukeys), _BATCH):
+            chunk = ukeys[start : start + _BATCH]
+            known_u.update(
+                conn.scalars(select(articles.c.url_key).where(articles.c.url_key.in_(chunk)))
+            )
+        seen_urls: set[str] = set()
+        fresh = []
+        for gkey, (article, ukey) in keyed.items():
+            if gkey in known_g or (ukey is not None and (ukey in known_u or ukey in seen_urls)):
+                continue
+            if ukey is not None:
+                seen_urls.add(ukey)
+            fresh.append((gkey, (article, ukey)))
+        return fresh
+
+    @staticmethod
+    def _queue(
+        conn: Connection,
+        article_id: int,
+        found: list[WatchlistMatch],
+        plans: list[AlertPlan],
+        now: datetime,
+    ) -> int:
+        if found:
+            conn.execute(
+                _insert(conn, matches).values(
+                    [
+                        {
+                            "article_id": article_id,
+                            "watchlist_id": m.watchlist_id,
+                            "priority": int(m.priority),
+                            "terms": list(m.terms),
+                            "hits": [_hit_json(h) for h in m.hits],
+                            "created_at": now,
+                        }
+                        for m in found
+                    ]
+                )
+            )
+        if not plans:
+            return 0
+        rows = [
+            {
+                "article_id": article_id,
+                "destination": p.destination,
+                "watchlists": list(p.watchlists),
+                "priority": int(p.priority),
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": p.next_attempt_at,
+                "created_at": now,
+            }
+            for p in plans
+        ]
+        result = conn.execute(_insert(conn, alerts).values(rows).returning(alerts.c.id))
+        return len(result.all())
+
+    # -- the outbox --------------------------------------------------------------------------
+
+    def due_alerts(self, now: datetime, limit: int = 100) -> list[DueAlert]:
+        """Pending alerts whose time has come, most urgent first, oldest first within that."""
+        query = (
+            select(
+                alerts.c.id.label("alert_id"), alerts.c.destination, alerts.c.attempts,
+                alerts.c.watchlists, alerts.c.article_id, feeds.c.name.label("feed_name"),
+                *(articles.c[name] for name in _ARTICLE_COLUMNS),
+            )  # fmt: skip
+            .join(articles, articles.c.id == alerts.c.article_id)
+            .join(feeds, feeds.c.id == articles.c.feed_id)
+            .where(alerts.c.status == PENDING, alerts.c.next_attempt_at <= now)
+            .order_by(alerts.c.priority.desc(), alerts.c.id)
+            .limit(limit)
+        )
+        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            ids = list({r.article_id for r in rows})
+            found: dict[int, dict[str, WatchlistMatch]] = {}
+            if ids:
+                for m in conn.execute(select(matches).where(matches.c.article_id.in_(ids))):
+                    found.setdefault(m.article_id, {})[m.watchlist_id] = _match_from_row(m)
+        out = []
+        for r in rows:
+            by_id = found.get(r.article_id, {})
+            chosen = tuple(by_id[w] for w in r.watchlists if w in by_id)
+            out.append(
+                DueAlert(
+                    id=r.alert_id,
+                    destination=r.destination,
+                    attempts=r.attempts,
+                    article=_article_from_row(r._mapping),
+                    source=r.feed_name,
+                    matches=chosen,
+                )
+            )
+        return out
+
+    def mark_sent(self, alert_id: int, now: datetime, external_id: str | None) -> None:
+        self._set_alert(alert_id, status=SENT, sent_at=now, external_id=external_id,
+                        attempts=alerts.c.attempts + 1, last_error=None)  # fmt: skip
+
+    def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:
+        self._set_alert(alert_id, next_attempt_at=at, last_error=error[:2000],
+                        attempts=alerts.c.attempts + 1)  # fmt: skip
+
+    def mark_failed(self, alert_id: int, error: str) -> None:
+        self._set_alert(alert_id, status=FAILED, last_error=error[:2000],
+                        attempts=alerts.c.attempts + 1)  # fmt: skip
+
+    def _set_alert(self, alert_id: int, **values: Any) -> None:
+        # Only a pending alert changes: a second deliverer can never resurrect a sent one.
+        query = update(alerts).where(and_(alerts.c.id == alert_id, alerts.c.status == PENDING))
+        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            conn.execute(query.values(**values))
+
+    def alert_counts(self) -> dict[str, dict[str, int]]:
+        """{destination: {status: count}} over the whole outbox."""
+        query = select(alerts.c.destination, alerts.c.status, func.count()).group_by(
+            alerts.c.destination, alerts.c.status
+        )
+        out: dict[str, dict[str, int]] = {}
+        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            for destination, status, count in conn.execute(query):
+                out.setdefault(destination, {})[status] = count
+        return out
+
+
+_ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "tags", "lang",
+                    "author", "published_at")  # fmt: skip
+
+
+def _article_row(feed_id: str, gkey: str, ukey: str | None, a: Article, now: datetime) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id, "guid_key": gkey, "url_key": ukey, "guid": a.guid, "url": a.url,
+        "title": a.title, "summary": a.summary, "content": a.content, "tags": list(a.tags),
+        "lang": a.lang, "author": a.author, "published_at": a.published_at, "fetched_at": now,
+    }  # fmt: skip
+
+
+def _article_from_row(row: Any) -> Article:
+    return Article(
+        feed_id=row["feed_id"], guid=row["guid"], url=row["url"], title=row["title"],
+        summary=row["summary"], content=row["content"], tags=tuple(row["tags"] or ()),
+        lang=row["lang"], author=row["author"], published_at=row["published_at"],
+    )  # fmt: skip
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {"term": hit.term, "field": hit.field, "start": hit.start, "end": hit.end}
+
+
+def _match_from_row(row: Any) -> WatchlistMatch:
+    return WatchlistMatch(
+        watchlist_id=row.watchlist_id,
+        name=row.watchlist_id,
+        priority=Priority(row.priority),
+        terms=tuple(row.terms),
+        hits=tuple(Hit(**h) for h in row.hits),
+    )

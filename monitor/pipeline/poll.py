@@ -1,0 +1,130 @@
+"""Polling one feed: fetch → parse → dedupe, match and queue alerts in one transaction.
+
+Every outcome, good or bad, is written on the feed row (status, error count, last error, next
+poll), so a feed that times out, answers 404/500 or serves HTML shows up in `monitor status`
+while the other feeds go on. Errors raised by the edges are classified here: nothing a feed
+does can stop the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.core.errors import DatabaseUnavailable, MonitorError, TransientError
+from monitor.core.model import AlertPlan, Article, WatchlistMatch
+from monitor.core.route import route
+from monitor.edges.config import FeedSpec
+from monitor.edges.fetch import fetch
+from monitor.edges.parse import parse_feed
+from monitor.edges.store import FeedRow, Plan, PollRecord
+from monitor.pipeline.runtime import Runtime
+
+log = logging.getLogger("monitor.poll")
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    feed_id: str
+    status: str
+    new: int = 0
+    matched: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+def _plan(rt: Runtime, spec: FeedSpec, now: datetime) -> Plan:
+    notify = {w.id: w.notify for w in rt.config.watchlists}
+
+    def plan(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
+        found = rt.matcher.match(article, feed_tags=spec.tags)
+        if not found:
+            return [], []
+        return found, route(found, notify, rt.routes, now)
+
+    return plan
+
+
+async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollReport:
+    """Poll one feed and record the outcome; raises only DatabaseUnavailable."""
+    now = rt.clock()
+    next_poll = now + spec.interval
+    store = rt.store
+    try:
+        result = await fetch(
+            rt.client,
+            spec.url,
+            etag=row.etag if row else None,
+            last_modified=row.last_modified if row else None,
+        )
+        if result.not_modified:
+            record = PollRecord(status="304 not modified", next_poll_at=next_poll)
+            await asyncio.to_thread(store.record_poll, spec.id, record, now)
+            return PollReport(spec.id, record.status)
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        validators = {"etag": result.etag, "last_modified": result.last_modified}
+        if row is not None and row.body_hash == body_hash:
+            # Servers without validators resend the same bytes: the same bytes need no parse.
+            record = PollRecord(status="unchanged", next_poll_at=next_poll, **validators)
+            await asyncio.to_thread(store.record_poll, spec.id, record, now)
+            return PollReport(spec.id, record.status)
+        parsed = parse_feed(
+            result.body,
+            feed_id=spec.id,
+            url=result.final_url,
+            content_type=result.content_type,
+            lang_hint=spec.lang,
+        )
+    except DatabaseUnavailable:
+        raise
+    except MonitorError as exc:
+        return await _failed(rt, spec, now, next_poll, exc)
+    record = PollRecord(
+        status=f"{result.status} ok",
+        next_poll_at=next_poll,
+        body_hash=body_hash,
+        title=parsed.title or None,
+        **validators,
+    )
+    ingested = await asyncio.to_thread(
+        store.ingest, spec.id, parsed.articles, _plan(rt, spec, now), record, now
+    )
+    if parsed.warning:
+        log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)
+    log.info(
+        "feed %s: %d items, %d new, %d matched, %d alerts queued",
+        spec.id, ingested.seen, ingested.new, ingested.matched, ingested.alerts,
+    )  # fmt: skip
+    return PollReport(spec.id, record.status, ingested.new, ingested.matched, ingested.alerts)
+
+
+async def _failed(
+    rt: Runtime, spec: FeedSpec, now: datetime, next_poll: datetime, exc: MonitorError
+) -> PollReport:
+    kind = "temporary" if isinstance(exc, TransientError) else "permanent"
+    message = str(exc) or type(exc).__name__
+    log.warning("feed %s: %s error: %s", spec.id, kind, message)
+    record = PollRecord(status=f"error ({kind})", next_poll_at=next_poll, error=message)
+    await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
+    return PollReport(spec.id, record.status, error=message)
+
+
+async def poll_feeds(
+    rt: Runtime, feed_ids: Sequence[str], *, concurrency: int = 8
+) -> list[PollReport]:
+    """Poll the given feeds, at most `concurrency` at a time; unknown ids are skipped."""
+    specs = [rt.feeds[f] for f in feed_ids if f in rt.feeds and rt.feeds[f].enabled]
+    if not specs:
+        return []
+    rows = {r.id: r for r in await asyncio.to_thread(rt.store.feeds, [s.id for s in specs])}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(spec: FeedSpec) -> PollReport:
+        async with gate:
+            return await poll_feed(rt, spec, rows.get(spec.id))
+
+    return list(await asyncio.gather(*(one(s) for s in specs)))

@@ -1,0 +1,64 @@
+"""What the pipeline runs with: the config in force, its compiled matcher, and the edges.
+
+A `Runtime` is immutable. A config reload builds a new one around the same store and HTTP
+client and swaps it in whole, so a poll or a delivery in flight finishes on the config it
+started with, never on half of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from monitor.core.match import Matcher
+from monitor.core.model import Watchlist
+from monitor.core.route import Route
+from monitor.core.timing import parse_clock, parse_window
+from monitor.edges.config import Config, FeedSpec
+from monitor.edges.notify import Notifier
+from monitor.edges.store import FeedDef, Store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config: Config
+    matcher: Matcher
+    store: Store
+    client: httpx.AsyncClient
+    notifiers: Mapping[str, Notifier]
+    clock: Callable[[], datetime] = utc_now
+    routes: tuple[Route, ...] = field(init=False)
+    feeds: Mapping[str, FeedSpec] = field(init=False)
+    watchlists: Mapping[str, Watchlist] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", routes_from(self.config))
+        object.__setattr__(self, "feeds", {f.id: f for f in self.config.feeds})
+        object.__setattr__(self, "watchlists", {w.id: w for w in self.config.watchlists})
+
+    def feed_defs(self) -> list[FeedDef]:
+        return [FeedDef(f.id, f.url, f.name, f.enabled) for f in self.config.feeds]
+
+
+def routes_from(config: Config) -> tuple[Route, ...]:
+    routes = []
+    for name, dest in sorted(config.destinations.items()):
+        digest = tuple(parse_clock(t) for t in dest.digest_at) if dest.mode == "digest" else ()
+        routes.append(
+            Route(
+                name=name,
+                min_priority=dest.min_priority,
+                zone=ZoneInfo(dest.timezone),
+                quiet=parse_window(dest.quiet_hours) if dest.quiet_hours else None,
+                digest_at=digest,
+            )
+        )
+    return tuple(routes)

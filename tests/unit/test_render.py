@@ -1,0 +1,336 @@
+"""Rendering: hostile feed text is escaped, links are safe, Telegram's limit holds, headers stay
+one line."""
+
+from __future__ import annotations
+
+import email.policy
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+import pytest
+
+from monitor.core.model import Article, Hit, Priority, WatchlistMatch
+from monitor.core.render import (
+    TELEGRAM_LIMIT,
+    AlertView,
+    header_text,
+    render_email,
+    render_telegram_html,
+    render_telegram_text,
+    render_text,
+    send_test_view,
+    snippet,
+    utf16_len,
+)
+from tests.fakes.bot_api import parse_html
+
+HOSTILE = "A & B <script>alert(\"x\")</script> 'q'"
+WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+
+
+def match(
+    wid: str = "taiwan",
+    terms: tuple[str, ...] = ("Taiwan",),
+    hits: tuple[Hit, ...] = (),
+    priority: Priority = Priority.normal,
+    name: str = "",
+) -> WatchlistMatch:
+    return WatchlistMatch(wid, name or wid, priority, terms, hits)
+
+
+def view(
+    title: str = "Taiwan holds drills",
+    summary: str = "",
+    url: str | None = "https://example.org/a",
+    source: str = "Example News",
+    matches: tuple[WatchlistMatch, ...] | None = None,
+) -> AlertView:
+    article = Article(
+        feed_id="f", guid="g", url=url, title=title, summary=summary, published_at=WHEN
+    )
+    if matches is None:
+        start = title.find("Taiwan")
+        hits = (Hit("Taiwan", "title", start, start + 6),) if start >= 0 else ()
+        matches = (match(hits=hits),)
+    return AlertView(article=article, source=source, matches=matches)
+
+
+def hostile_view() -> AlertView:
+    summary = f"Before the hit {HOSTILE} Taiwan {HOSTILE} after the hit."
+    start = summary.index("Taiwan")
+    hit = Hit("Taiwan", "summary", start, start + 6)
+    return view(
+        title=f"{HOSTILE} Taiwan",
+        summary=summary,
+        source=HOSTILE,
+        matches=(match(name=HOSTILE, terms=("Taiwan", HOSTILE), hits=(hit,)),),
+    )
+
+
+def telegram_visible(text: str) -> str:
+    """What a Telegram user reads; parse_html raises where the Bot API would answer 400."""
+    return parse_html(text)
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.hrefs += [v or "" for k, v in attrs if k == "href"]
+
+
+def anchors(markup: str) -> _Anchors:
+    parser = _Anchors()
+    parser.feed(markup)
+    return parser
+
+
+# --- escaping ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "render",
+    [render_telegram_html, lambda v: render_email(v).html],
+    ids=["telegram", "email-html"],
+)
+def test_hostile_text_is_escaped_everywhere(render: object) -> None:
+    assert callable(render)
+    markup = render(hostile_view())
+    # No markup survives from the feed: the only tags are ours.
+    assert "<script" not in markup
+    assert HOSTILE not in markup
+    assert "A &amp; B &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &#x27;q&#x27;" in markup
+    assert {t for t in anchors(markup).tags} <= {
+        "b", "i", "a", "blockquote", "html", "head", "meta", "body", "h2", "p", "em", "ul",
+        "li", "strong", "code",
+    }  # fmt: skip
+
+
+def test_hostile_telegram_text_reads_back_verbatim() -> None:
+    visible = telegram_visible(render_telegram_html(hostile_view()))
+    # Title, source, watchlist name and snippet all show the raw text, decoded once.
+    assert visible.count(HOSTILE) >= 4
+
+
+def test_plain_text_keeps_text_and_marks_the_hit() -> None:
+    text = render_text(hostile_view())
+    assert f"{HOSTILE} Taiwan" in text
+    assert "«Taiwan»" in text
+    assert "Published: 2024-05-01 12:30 UTC" in text
+    assert "Link: https://example.org/a" in text
+
+
+def test_terminal_escape_sequences_do_not_reach_the_console() -> None:
+    text = render_text(view(title="Taiwan \x1b[2J\x1b]0;pwned\x07 news\r\nfake line"))
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert "fake line" in text.splitlines()[0]
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [
+        ('https://example.org/a?x=1&y="2"', True),
+        ("http://example.org/", True),
+        ("javascript:alert(1)", False),
+        ("JaVaScRiPt:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("https://example.org/\nnext", False),
+        (None, False),
+    ],
+)
+def test_only_http_links_become_anchors(url: str | None, linked: bool) -> None:
+    for markup in (render_telegram_html(view(url=url)), render_email(view(url=url)).html):
+        hrefs = anchors(markup).hrefs
+        if linked:
+            assert hrefs == [url]  # the parser decodes &amp; and &quot; back
+        else:
+            assert hrefs == []
+        assert "javascript:" not in " ".join(hrefs).lower()
+
+
+def test_a_quote_in_the_url_cannot_leave_the_attribute() -> None:
+    markup = render_telegram_html(view(url='https://e.org/"><b onmouseover="x'))
+    assert anchors(markup).hrefs == ['https://e.org/"><b onmouseover="x']
+    telegram_visible(markup)
+
+
+# --- Telegram's limit -------------------------------------------------------------------------
+
+
+def many_matches(n: int, terms: int = 30) -> tuple[WatchlistMatch, ...]:
+    return tuple(
+        match(
+            wid=f"list-{i}",
+            name=f"Watchlist number {i} " + "&" * 50,
+            terms=tuple(f"term<{j}>" for j in range(terms)),
+            hits=(Hit("term<0>", "summary", 0, 5),),
+        )
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize(
+    "alert",
+    [
+        view(title="&" * 20_000),
+        view(title="Taiwan " + "<>&\"'" * 5000, source="&" * 5000),
+        view(title="😀" * 5000),  # astral plane: 2 UTF-16 units each
+        view(title="T" * 4095 + "😀"),
+        view(summary="😀 " * 3000, matches=many_matches(3)),
+        view(summary="word & " * 3000, matches=many_matches(40)),
+        view(summary="x" * 500, matches=many_matches(400, terms=200)),
+        view(url="https://example.org/" + "a&" * 5000),
+    ],
+    ids=["ampersands", "mixed", "emoji", "edge", "emoji-snippets", "40", "400", "long-url"],
+)
+def test_telegram_html_stays_within_4096_utf16_units(alert: AlertView) -> None:
+    markup = render_telegram_html(alert)
+    assert utf16_len(markup) <= TELEGRAM_LIMIT
+    assert len(markup.encode("utf-16-le")) // 2 <= 4096
+    telegram_visible(markup)  # still well-formed: nothing was cut inside a tag or entity
+    assert not re.search(r"&[#A-Za-z0-9]*…", markup)
+
+
+def test_every_watchlist_is_named_while_it_fits() -> None:
+    markup = render_telegram_html(view(summary="word & " * 3000, matches=many_matches(12)))
+    visible = telegram_visible(markup)
+    for i in range(12):
+        assert re.search(rf"Watchlist number {i}\D", visible)
+
+
+def test_overflowing_watchlists_are_counted() -> None:
+    visible = telegram_visible(render_telegram_html(view(matches=many_matches(400, terms=200))))
+    shown = len(re.findall(r"Watchlist number \d+", visible))
+    assert 0 < shown < 400
+    assert f"+{400 - shown} more watchlists" in visible
+
+
+def test_plain_telegram_fallback_is_within_the_limit() -> None:
+    text = render_telegram_text(view(title="😀" * 5000))
+    assert utf16_len(text) <= TELEGRAM_LIMIT
+
+
+# --- snippets ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "width", "expected"),
+    [
+        ("short Taiwan text", 6, 12, 160, ("short ", "Taiwan", " text")),
+        (
+            "one two three four five six Taiwan seven eight nine ten eleven",
+            28, 34, 30,
+            ("…five six ", "Taiwan", " seven eight…"),
+        ),
+        ("Taiwan at the start of a long sentence here", 0, 6, 20, ("", "Taiwan", " at the start…")),
+        ("a long sentence that ends with Taiwan", 31, 37, 20, ("…ends with ", "Taiwan", "")),
+        ("台湾海峡局势紧张台湾军队进行演习台湾", 8, 10, 8, ("…势紧张", "台湾", "军队进…")),
+        ("line one\n\n  Taiwan\tline two", 12, 18, 160, ("line one ", "Taiwan", " line two")),
+    ],
+)  # fmt: skip
+def test_snippet_cuts_between_words(
+    text: str, start: int, end: int, width: int, expected: tuple[str, str, str]
+) -> None:
+    assert snippet(text, start, end, width) == expected
+
+
+def test_snippet_clamps_offsets_and_caps_huge_hits() -> None:
+    assert snippet("abc", 10, 20) == ("abc", "", "")
+    before, hit, after = snippet("x" * 1000, 0, 1000, width=50)
+    assert len(before + hit + after) <= 51 and hit.endswith("…")
+
+
+def test_text_names_terms_with_their_fields() -> None:
+    summary = "The Taiwan strait"
+    hits = (Hit("Taiwan", "title", 0, 6), Hit("Taiwan", "summary", 4, 10))
+    hits += (Hit("strait", "summary", 11, 17),)
+    alert = view(
+        title="Taiwan news",
+        summary=summary,
+        matches=(match(terms=("Taiwan", "strait"), hits=hits, priority=Priority.high),),
+    )
+    text = render_text(alert)
+    assert "Taiwan (title, summary), strait (summary)" in text
+    assert text.startswith("[HIGH] Taiwan news")
+    assert "summary: The «Taiwan» strait" in text  # a body hit is preferred over the title
+
+
+def test_priority_is_the_highest_of_the_matches() -> None:
+    alert = view(matches=(match("a"), match("b", priority=Priority.critical), match("c")))
+    assert alert.priority is Priority.critical
+    assert render_text(alert).startswith("[CRITICAL]")
+
+
+def test_a_view_needs_a_match() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        view(matches=())
+
+
+def test_published_time_is_shown_in_utc() -> None:
+    paris = timezone(timedelta(hours=2))
+    article = Article(
+        "f", "g", None, "Taiwan", published_at=datetime(2024, 5, 1, 14, 30, tzinfo=paris)
+    )
+    text = render_text(AlertView(article, "src", (match(),)))
+    assert "Published: 2024-05-01 12:30 UTC" in text
+
+
+def test_send_test_view_is_a_marked_test() -> None:
+    alert = send_test_view(WHEN)
+    assert alert.test
+    assert "[TEST]" in render_text(alert)
+    assert "2024-05-01 12:30 UTC" in render_text(alert)
+    assert render_email(alert).subject.startswith("[TEST]")
+    assert "TEST" in telegram_visible(render_telegram_html(alert))
+
+
+# --- email headers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("plain subject", "plain subject"),
+        ("a\r\nBcc: x@y", "a Bcc: x@y"),
+        ("a\rb\nc", "a b c"),
+        ("nul\x00byte", "nul byte"),
+        ("next\x85line", "next line"),
+        ("line\u2028sep\u2029para", "line sep para"),
+        ("tab\tand  spaces   ", "tab and spaces"),
+        ("bell\x07 esc\x1b[31m del\x7f", "bell esc [31m del"),
+        ("rtl \u202egnp.exe", "rtl gnp.exe"),
+        ("Тайвань 台湾 😀", "Тайвань 台湾 😀"),
+    ],
+)
+def test_header_text_removes_controls(raw: str, clean: str) -> None:
+    assert header_text(raw) == clean
+
+
+def test_header_text_caps_length() -> None:
+    capped = header_text("word " * 200, limit=50)
+    assert len(capped) <= 50 and capped.endswith("…")
+
+
+def test_injected_subject_adds_no_header() -> None:
+    alert = view(title="Taiwan\r\nBcc: victim@example.org\r\n\r\nbody")
+    content = render_email(alert)
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = content.subject
+    message["From"] = "monitor@example.org"
+    message["To"] = "desk@example.org"
+    message.set_content(content.text)
+    raw = message.as_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not re.search(rb"(?im)^bcc:", head)
+    assert message["Bcc"] is None
+    assert "\r" not in content.subject and "\n" not in content.subject
