@@ -46,7 +46,7 @@ class Daemon:
     async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._inflight.add(task)  # type: ignore[arg-type]
+        self._inflight.add(task)
         try:
             await job()
         except DatabaseUnavailable as exc:
@@ -54,7 +54,7 @@ class Daemon:
         except Exception:
             log.exception("%s: unexpected error; the daemon goes on", name)
         finally:
-            self._inflight.discard(task)  # type: ignore[arg-type]
+            self._inflight.discard(task)
 
     async def poll_due(self) -> None:
         rt = self.runtime

@@ -55,7 +55,11 @@ def engine_for(config: Config) -> Engine:
 
 
 def build_notifier(
-    name: str, spec: DestinationSpec, settings: Settings, stdout: TextIO, bots: dict[str, telegram.Bot]
+    name: str,
+    spec: DestinationSpec,
+    settings: Settings,
+    stdout: TextIO,
+    bots: dict[str, telegram.Bot],
 ) -> Notifier:
     if spec.type == "telegram":
         assert settings.telegram_token is not None  # load_config checked it

@@ -33,7 +33,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -70,8 +72,13 @@ def print_status(store: Store, config: Config, now: datetime, out: TextIO) -> No
         spec = config.destinations.get(name)
         kind = spec.type if spec is not None else "(not configured)"
         alert_rows.append(
-            [name, kind, str(by_status.get(PENDING, 0)), str(by_status.get(SENT, 0)),
-             str(by_status.get(FAILED, 0))]  # fmt: skip
+            [
+                name,
+                kind,
+                str(by_status.get(PENDING, 0)),
+                str(by_status.get(SENT, 0)),
+                str(by_status.get(FAILED, 0)),
+            ]
         )
     out.write("ALERTS\n")
     out.write(table(["DESTINATION", "TYPE", "QUEUED", "SENT", "FAILED"], alert_rows) + "\n")

@@ -2,7 +2,7 @@
 
 Folding is symmetric so that a term matches however either side is written:
 
-* Unicode NFKC, so full-width `ＴＡＩＷＡＮ`, ligatures and compatibility forms become plain letters;
+* Unicode NFKC: full-width `ＴＡＩＷＡＮ`, ligatures, compatibility forms become plain letters;
 * case folding (`casefold`, so `ß` = `ss`; Turkish dotless `ı` folds to `i` as well);
 * accents dropped from Latin, Greek and Cyrillic letters (`Taïwan` = `Taiwan`, `ё` = `е`,
   `Україні` = `Украіні` on both sides) and vowel signs dropped from Arabic and Hebrew, which are

@@ -123,9 +123,7 @@ class Matcher:
         self._first: dict[str, list[int]] = {}
         self._prefix: dict[str, list[int]] = {}
         self._substrings: list[tuple[int, str]] = []
-        self._watchlists = tuple(
-            self._compile(wl) for wl in sorted(watchlists, key=lambda w: w.id)
-        )
+        self._watchlists = tuple(self._compile(wl) for wl in sorted(watchlists, key=lambda w: w.id))
         self._prefix_lengths = sorted({len(k) for k in self._prefix})
         self._fields = frozenset().union(*(c.fields for c in self._watchlists))
 

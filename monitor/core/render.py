@@ -110,7 +110,8 @@ def _squash(text: str) -> str:
     space, keeping a single space at either end."""
     if not text:
         return ""
-    text = "".join(" " if _is_control(ch) else ch for ch in text)
+    if not text.isprintable():  # every control is non-printable: skip the scan when none is
+        text = "".join(" " if _is_control(ch) else ch for ch in text)
     inner = " ".join(text.split())
     if not inner:
         return " "
@@ -172,6 +173,7 @@ def _term_fields(match: WatchlistMatch) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _term_label(term: str, fields: Sequence[str]) -> str:
+    term = _squash(term).strip()
     return f"{term} ({', '.join(fields)})" if fields else term
 
 
@@ -185,8 +187,8 @@ def _snippet_hit(article: Article, match: WatchlistMatch) -> Hit | None:
 
 def _match_label(match: WatchlistMatch) -> str:
     if match.name and match.name != match.watchlist_id:
-        return f"{match.name} ({match.watchlist_id})"
-    return match.watchlist_id
+        return _squash(f"{match.name} ({match.watchlist_id})").strip()
+    return _squash(match.watchlist_id).strip()
 
 
 # --- plain text -----------------------------------------------------------------------------
@@ -224,7 +226,7 @@ def render_telegram_text(view: AlertView) -> str:
 
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units (an astral-plane emoji counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def _esc(text: str) -> str:
@@ -255,16 +257,19 @@ def clip(text: str, max_units: int, escape: Callable[[str], str] = _esc) -> str:
     return head.rstrip() + ELLIPSIS if max_units > 0 else ""
 
 
-def _clip_list(items: Sequence[str], max_units: int) -> str:
-    """`a, b, c` escaped, whole items only, ending `+N more` when some do not fit."""
+def _clip_list(items: Sequence[tuple[str, tuple[str, ...]]], max_units: int) -> str:
+    """`term (fields), …` escaped, whole items only, ending `+N more` when some do not fit."""
     shown: list[str] = []
-    for i, item in enumerate(items):
+    used = 0
+    for i, (term, fields) in enumerate(items):
+        escaped = _esc(_term_label(term, fields))
+        cost = utf16_len(escaped) + (2 if shown else 0)
         rest = len(items) - i - 1
-        candidate = ", ".join([*shown, _esc(item)])
-        tail = f", +{rest} more" if rest else ""
-        if utf16_len(candidate + tail) > max_units:
+        tail = len(f", +{rest} more") if rest else 0
+        if used + cost + tail > max_units:
             break
-        shown.append(_esc(item))
+        shown.append(escaped)
+        used += cost
     else:
         return ", ".join(shown)
     more = f"+{len(items) - len(shown)} more"
@@ -311,8 +316,7 @@ def _telegram_head(view: AlertView, caps: _Caps) -> list[str]:
 
 def _telegram_block(view: AlertView, match: WatchlistMatch, caps: _Caps) -> str:
     name = _esc(clip(_match_label(match), caps.name))
-    labels = [_term_label(t, f) for t, f in _term_fields(match)]
-    block = f"<b>{name}</b>: {_clip_list(labels, caps.terms)}"
+    block = f"<b>{name}</b>: {_clip_list(_term_fields(match), caps.terms)}"
     hit = _snippet_hit(view.article, match) if caps.snippet else None
     if hit is not None:
         before, marked, after = snippet(
@@ -347,12 +351,15 @@ def render_telegram_html(view: AlertView) -> str:
     caps = _LEVELS[-1]
     head = _telegram_head(view, caps)
     blocks: list[str] = []
+    used = utf16_len(_assemble(head, []))
     for i, match in enumerate(view.matches):
         block = _telegram_block(view, match, caps)
         more = f"<i>+{len(view.matches) - i - 1} more watchlists</i>"
-        if utf16_len(_assemble(head, [*blocks, block, more])) > TELEGRAM_LIMIT:
+        cost = utf16_len(block) + 2  # the blank line before it
+        if used + cost + 2 + len(more) > TELEGRAM_LIMIT:
             break
         blocks.append(block)
+        used += cost
     blocks.append(f"<i>+{len(view.matches) - len(blocks)} more watchlists</i>")
     return _assemble(head, blocks)
 
@@ -401,7 +408,7 @@ def _email_html(view: AlertView) -> str:
         meta += f" · {format_time(article.published_at)}"
     parts.append(f"<p><em>{meta}</em></p>")
     if article.url and link is None:
-        parts.append(f"<p><code>{_esc(article.url)}</code></p>")
+        parts.append(f"<p><code>{_esc(_squash(article.url).strip())}</code></p>")
     parts.append("<ul>")
     for match in view.matches:
         terms = ", ".join(_esc(_term_label(t, f)) for t, f in _term_fields(match))

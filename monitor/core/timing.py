@@ -67,9 +67,7 @@ def next_digest(now: datetime, zone: tzinfo, times: Sequence[time]) -> datetime:
     """The first `digest_at` time strictly after `now`, in UTC."""
     local = now.astimezone(zone)
     candidates = [
-        _local_at(local + timedelta(days=offset), at, zone)
-        for offset in (0, 1, 2)
-        for at in times
+        _local_at(local + timedelta(days=offset), at, zone) for offset in (0, 1, 2) for at in times
     ]
     return min(c for c in candidates if c > now)
 

@@ -123,9 +123,7 @@ matches = Table(
     "matches",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
     Column("watchlist_id", String(64), nullable=False),
     Column("priority", SmallInteger, nullable=False),
     Column("terms", JSON, nullable=False),  # the terms that hit, as written
@@ -138,9 +136,7 @@ alerts = Table(
     "alerts",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("article_id", Id, ForeignKey("articles.id", ondelete="CASCADE"), nullable=False),
     Column("destination", String(64), nullable=False),
     Column("watchlists", JSON, nullable=False),  # ids of the matched watchlists it reports
     Column("priority", SmallInteger, nullable=False),

@@ -326,16 +326,28 @@ class Store:
     # -- the outbox --------------------------------------------------------------------------
 
     def due_alerts(self, now: datetime, limit: int = 100) -> list[DueAlert]:
-        """Pending alerts whose time has come, most urgent first, oldest first within that."""
+        """Pending alerts whose time has come, most urgent first, oldest first within that.
+
+        A destination with an alert waiting for its retry time is skipped as a whole until
+        then: an outage is the destination's, not the alert's, and alerts keep their order.
+        """
+        backing_off = select(alerts.c.destination).where(
+            alerts.c.status == PENDING, alerts.c.attempts > 0, alerts.c.next_attempt_at > now
+        )
         query = (
             select(
-                alerts.c.id.label("alert_id"), alerts.c.destination, alerts.c.attempts,
-                alerts.c.watchlists, alerts.c.article_id, feeds.c.name.label("feed_name"),
+                alerts.c.id.label("alert_id"),
+                alerts.c.destination,
+                alerts.c.attempts,
+                alerts.c.watchlists,
+                alerts.c.article_id,
+                feeds.c.name.label("feed_name"),
                 *(articles.c[name] for name in _ARTICLE_COLUMNS),
-            )  # fmt: skip
+            )
             .join(articles, articles.c.id == alerts.c.article_id)
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(alerts.c.status == PENDING, alerts.c.next_attempt_at <= now)
+            .where(alerts.c.destination.not_in(backing_off))
             .order_by(alerts.c.priority.desc(), alerts.c.id)
             .limit(limit)
         )
@@ -396,7 +408,9 @@ _ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "ta
                     "author", "published_at")  # fmt: skip
 
 
-def _article_row(feed_id: str, gkey: str, ukey: str | None, a: Article, now: datetime) -> dict[str, Any]:
+def _article_row(
+    feed_id: str, gkey: str, ukey: str | None, a: Article, now: datetime
+) -> dict[str, Any]:
     return {
         "feed_id": feed_id, "guid_key": gkey, "url_key": ukey, "guid": a.guid, "url": a.url,
         "title": a.title, "summary": a.summary, "content": a.content, "tags": list(a.tags),

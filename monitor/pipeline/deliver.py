@@ -104,4 +104,3 @@ async def deliver_due(rt: Runtime, *, batch: int = 200) -> DeliveryReport:
                 paused.add(name)
         if len(due) < batch:
             return total
-

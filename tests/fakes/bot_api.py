@@ -238,10 +238,10 @@ class FakeBotApi:
 
     # --- scripting ----------------------------------------------------------------------------
 
-    def script(self, method: str, *replies: Canned) -> None:
-        """Answer the next calls of `method` with `replies`, one each, in order."""
+    def script(self, method: str, *replies: Canned, times: int = 1) -> None:
+        """Answer the next calls of `method` with `replies` (`times` over), one each, in order."""
         with self._cond:
-            self._scripts.setdefault(method.lower(), deque()).extend(replies)
+            self._scripts.setdefault(method.lower(), deque()).extend(replies * times)
 
     def migrate_chat(self, old: int | str, new: int) -> None:
         """From now on, sending to `old` answers 400 with parameters.migrate_to_chat_id=new."""

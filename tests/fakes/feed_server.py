@@ -1,3 +1,282 @@
-"""Placeholder: filled in by its owner."""
+"""A feed publisher on 127.0.0.1: a real HTTP server in a background thread, on a free port.
 
-__all__: list[str] = []
+Routes are a mutable table, path -> `Route` (status, headers, body), set with `add()`,
+`redirect()` or by assigning `server.routes[path]`; an unknown path gets 404. A route can also:
+
+- honour conditional requests (`etag=`, `last_modified=`): If-None-Match / If-Modified-Since
+  that match get 304 (RFC 9110 §13.1.2 and §13.1.3, If-None-Match taking precedence);
+- `hang`: never answer, until the server closes (the handler waits on an event, never spins);
+- `hang_after_headers`: send the status line and headers, then nothing more;
+- `trickle=seconds`: send the body one byte at a time, that far apart;
+- `content_length=`: announce any Content-Length, true or not;
+- be gzip-encoded (`add(..., gzip=True)` compresses the body once, sets Content-Encoding).
+
+Every request is recorded (method, target, lower-cased headers) before it is answered, hung
+requests included. Each response closes its connection, so no handler thread idles on
+keep-alive; `close()` wakes hung handlers, hangs up on connected clients and joins every thread.
+
+`FeedServer` is a context manager for tests that drive a subprocess; fixture: `feed_server`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import gzip as _gzip
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+__all__ = ["FeedServer", "RecordedRequest", "Route", "feed_server"]
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    hang: bool = False
+    hang_after_headers: bool = False
+    trickle: float | None = None
+    content_length: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    target: str
+    headers: dict[str, str]
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+
+class FeedServer:
+    """The fake publisher. Use the `feed_server` fixture, or `with FeedServer() as server:`."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.errors: list[BaseException] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-feed-server", kwargs={"poll_interval": 0.05}
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def root_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def url(self, path: str = "/") -> str:
+        return self.root_url + path
+
+    def start(self) -> FeedServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stopping.set()  # wakes hung and trickling handlers
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.drop_connections()
+        self._server.server_close()  # joins the handler threads
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> FeedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- routes -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        path: str,
+        body: bytes = b"",
+        *,
+        status: int = 200,
+        content_type: str | None = "application/rss+xml",
+        headers: dict[str, str] | None = None,
+        gzip: bool = False,
+        **behaviour: Any,
+    ) -> Route:
+        """Serve `body` at `path`; `behaviour` takes the other `Route` fields."""
+        all_headers = {"Content-Type": content_type} if content_type else {}
+        all_headers.update(headers or {})
+        if gzip:
+            body = _gzip.compress(body, mtime=0)
+            all_headers["Content-Encoding"] = "gzip"
+        route = Route(status=status, body=body, headers=all_headers, **behaviour)
+        with self._lock:
+            self.routes[path] = route
+        return route
+
+    def redirect(self, path: str, to: str, status: int = 302) -> Route:
+        """`path` answers `status` with Location `to` (relative or absolute)."""
+        return self.add(path, status=status, content_type=None, headers={"Location": to})
+
+    def route_for(self, target: str) -> Route | None:
+        with self._lock:
+            return self.routes.get(target) or self.routes.get(urlsplit(target).path)
+
+    # --- what was asked -----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+
+def _not_modified(route: Route, headers: dict[str, str]) -> bool:
+    if route.etag is not None and "if-none-match" in headers:
+        tags = [t.strip() for t in headers["if-none-match"].split(",")]
+        weak = route.etag.removeprefix("W/")
+        return "*" in tags or any(t.removeprefix("W/") == weak for t in tags)
+    if route.last_modified is not None and "if-modified-since" in headers:
+        try:
+            since = email.utils.parsedate_to_datetime(headers["if-modified-since"])
+        except (TypeError, ValueError):
+            return False  # RFC 9110 §13.1.3: an invalid date is ignored
+        return email.utils.parsedate_to_datetime(route.last_modified) <= since
+    return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 30  # a client that connects and says nothing does not pin a thread for ever
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        self.server.untrack(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the server would otherwise write every request to stderr
+
+    def do_GET(self) -> None:
+        self._serve(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def _serve(self, *, send_body: bool) -> None:
+        feeds = self.server.feeds
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        feeds.record(RecordedRequest(self.command, self.path, headers))
+        self.close_connection = True
+        route = feeds.route_for(self.path)
+        if route is None:
+            route = Route(status=404, body=b"not found", headers={"Content-Type": "text/plain"})
+        if route.hang:
+            feeds.stopping.wait()
+            return
+        status, body = route.status, route.body
+        if _not_modified(route, headers):
+            status, body = 304, b""
+        self.send_response(status)
+        for name, value in route.headers.items():
+            if status != 304 or name.lower() not in ("content-type", "content-encoding"):
+                self.send_header(name, value)
+        if route.etag is not None:
+            self.send_header("ETag", route.etag)
+        if route.last_modified is not None:
+            self.send_header("Last-Modified", route.last_modified)
+        length = route.content_length if route.content_length is not None else len(body)
+        if status != 304:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if route.hang_after_headers:
+            self.wfile.flush()
+            feeds.stopping.wait()
+            return
+        if not send_body or not body:
+            return
+        if route.trickle is None:
+            self.wfile.write(body)
+            return
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            if feeds.stopping.wait(route.trickle):
+                return
+
+
+class _Server(ThreadingHTTPServer):
+    # Non-daemon handler threads, joined by server_close(): no thread outlives the fixture.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, feeds: FeedServer) -> None:
+        self.feeds = feeds
+        self._conn_lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def track(self, conn: socket.socket) -> None:
+        with self._conn_lock:
+            if self.feeds.stopping.is_set():
+                _hang_up(conn)
+            self._conns.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._conn_lock:
+            self._conns.discard(conn)
+
+    def drop_connections(self) -> None:
+        """Wake handler threads blocked on a silent client so they can be joined."""
+        with self._conn_lock:
+            for conn in self._conns:
+                _hang_up(conn)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) or exc is None:
+            return  # a client that hung up (a deadline, a size cap), or our own hang-up
+        self.feeds.errors.append(exc)
+        super().handle_error(request, client_address)
+
+
+def _hang_up(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A running FeedServer; fails the test if the fake itself crashed while serving."""
+    server = FeedServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
+    if server.errors:
+        pytest.fail(f"the fake feed server failed: {server.errors!r}")

@@ -102,7 +102,8 @@ class SmtpSink:
             data.login.decode(),
             data.password.decode(),
         )
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers 535 itself (True means we already replied).
+        return AuthResult(success=ok, handled=False)
 
     def start(self) -> SmtpSink:
         self._controller.start()

@@ -7,6 +7,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 import telegram
 
@@ -38,15 +39,8 @@ def alert(title: str = f"{HOSTILE} Taiwan") -> AlertView:
 
 
 @pytest.fixture
-async def bot(bot_api: FakeBotApi) -> AsyncIterator[telegram.Bot]:
-    made = make_bot(bot_api.token, bot_api.root_url, timeout=5.0)
-    yield made
-    await made.shutdown()
-
-
-@pytest.fixture
-async def notifier(bot: telegram.Bot) -> AsyncIterator[TelegramNotifier]:
-    made = TelegramNotifier("desk", bot, CHAT)
+async def notifier(bot_api: FakeBotApi) -> AsyncIterator[TelegramNotifier]:
+    made = TelegramNotifier("desk", make_bot(bot_api.token, bot_api.root_url, timeout=5.0), CHAT)
     yield made
     await made.aclose()
 
@@ -89,10 +83,11 @@ async def test_api_url_with_trailing_slash(bot_api: FakeBotApi) -> None:
 async def test_flood_control_is_transient_with_retry_after(
     notifier: TelegramNotifier, bot_api: FakeBotApi
 ) -> None:
-    bot_api.script("sendMessage", Canned.flood(7))
-    with pytest.raises(TransientError) as caught:
-        await notifier.send(alert())
-    assert caught.value.retry_after == 7
+    bot_api.script("sendMessage", Canned.flood(7), times=2)
+    for _ in range(2):
+        with pytest.raises(TransientError) as caught:
+            await notifier.send(alert())
+        assert caught.value.retry_after == 7
     assert bot_api.messages() == []
     await notifier.send(alert())
     assert len(bot_api.messages()) == 1
@@ -149,18 +144,22 @@ async def test_unparsable_html_falls_back_to_plain_text_once(
     assert "plain text" in caplog.text
 
 
-async def test_fake_rejects_what_telegram_rejects(
-    notifier: TelegramNotifier, bot_api: FakeBotApi, bot: telegram.Bot
-) -> None:
+async def test_fake_rejects_what_telegram_rejects(bot_api: FakeBotApi) -> None:
     """The fake is strict, so an accepted alert above proves the HTML is valid for Telegram."""
+    # PTB only closes its HTTP client on shutdown() after an initialize(): `async with` does both.
+    async with make_bot(bot_api.token, bot_api.root_url) as bot:
+        await _send_samples(bot)
+    assert [m.visible for m in bot_api.messages()] == ["😀" * 2048, "ok <&> ' ' \""]
+
+
+async def _send_samples(bot: telegram.Bot) -> None:
     for bad in ["<script>x</script>", "<b>open", "a < b", "a & b", "&nbsp;", "<b><i>x</b></i>"]:
-        with pytest.raises(telegram.error.BadRequest, match="(?i)can't parse entities"):
+        with pytest.raises(telegram.error.BadRequest, match=r"(?i)can.t parse entities"):
             await bot.send_message(CHAT, bad, parse_mode="HTML")
-    with pytest.raises(telegram.error.BadRequest, match="(?i)message is too long"):
+    with pytest.raises(telegram.error.BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(CHAT, "😀" * 2049)
     await bot.send_message(CHAT, "😀" * 2048)
     await bot.send_message(CHAT, "<b>ok</b> &lt;&amp;&gt; &#x27; &#39; &quot;", parse_mode="HTML")
-    assert [m.visible for m in bot_api.messages()] == ["😀" * 2048, "ok <&> ' ' \""]
 
 
 async def test_migrated_chat_is_followed_and_remembered(
@@ -257,3 +256,45 @@ async def test_the_token_never_reaches_the_logs_or_errors(
         assert secret not in caplog.text
         assert all(secret not in e for e in errors)
         assert all(secret not in str(r.args) for r in caplog.records)
+
+
+# --- the fake's other routes (for the bot's command handling elsewhere) --------------------------
+
+
+async def test_fake_serves_updates_edits_and_commands(bot_api: FakeBotApi) -> None:
+    async with make_bot(bot_api.token, bot_api.root_url) as bot:
+        assert await bot.delete_webhook() is True
+        await bot.set_my_commands([("status", "Show the feeds")])
+        assert bot_api.commands == [{"command": "status", "description": "Show the feeds"}]
+
+        first = bot_api.push_text(CHAT, "/status")
+        [update] = await bot.get_updates(timeout=0)
+        assert update.update_id == first and update.message is not None
+        assert update.message.text == "/status"
+        # Confirming with offset drops it; the long poll then waits its full timeout, empty.
+        assert await bot.get_updates(offset=first + 1, timeout=1) == ()
+
+        sent = await bot.send_message(CHAT, "<b>v1</b>", parse_mode="HTML")
+        await bot.edit_message_text("<i>v2</i>", CHAT, sent.message_id, parse_mode="HTML")
+        with pytest.raises(telegram.error.BadRequest, match="not modified"):
+            await bot.edit_message_text("<i>v2</i>", CHAT, sent.message_id, parse_mode="HTML")
+        assert await bot.answer_callback_query("cb-1") is True
+
+    [message] = bot_api.messages()
+    assert (message.text, message.visible, message.edits) == ("<i>v2</i>", "v2", 1)
+
+
+async def test_fake_reads_json_and_multipart_bodies(bot_api: FakeBotApi) -> None:
+    url = f"{bot_api.root_url}/bot{bot_api.token}/sendMessage"
+    async with httpx.AsyncClient() as client:
+        as_json = await client.post(url, json={"chat_id": -100, "text": "json"})
+        multipart = await client.post(
+            url, data={"chat_id": "@channel", "text": "123"}, files={"doc": ("a.txt", b"x")}
+        )
+        unknown = await client.post(f"{bot_api.root_url}/botWRONG/getMe")
+    assert as_json.json()["ok"] and multipart.json()["ok"]
+    assert unknown.status_code == 401 and unknown.json()["description"] == "Unauthorized"
+    assert [(m.chat_id, m.text) for m in bot_api.messages()] == [
+        (-100, "json"),
+        ("@channel", "123"),
+    ]

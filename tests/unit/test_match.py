@@ -17,7 +17,9 @@ def _wl(wid: str = "w", **rule: Any) -> Watchlist:
 
 def _matches(term: Any, title: str, summary: str = "") -> bool:
     matcher = Matcher([_wl(any=[term])])
-    return bool(matcher.match(Article(feed_id="f", guid="g", url=None, title=title, summary=summary)))
+    return bool(
+        matcher.match(Article(feed_id="f", guid="g", url=None, title=title, summary=summary))
+    )
 
 
 WORD = [
@@ -130,13 +132,29 @@ NEAR = [
     ({"term": "START", "near": ["treaty"], "within": 6}, "treaty START", True),
     ({"term": "START", "near": ["treaty"], "within": 2}, "START arms treaty", True),
     ({"term": "START", "near": ["treaty"], "within": 1}, "START arms treaty", False),
-    ({"term": "START", "near": ["treaty"], "within": 6}, "START one two three four five six treaty", False),
-    ({"term": "START", "near": ["treaty"], "within": 7}, "START one two three four five six treaty", True),
+    (
+        {"term": "START", "near": ["treaty"], "within": 6},
+        "START one two three four five six treaty",
+        False,
+    ),
+    (
+        {"term": "START", "near": ["treaty"], "within": 7},
+        "START one two three four five six treaty",
+        True,
+    ),
     ({"term": "START", "near": ["treaty", "traité"], "within": 6}, "le traité START", True),
     ({"term": "START", "near": ["traité*"], "within": 3}, "les traités START", True),
     ({"term": "START", "near": ["treaty"], "within": 6}, "START the race", False),
-    ({"term": "START", "near": ["treaty"], "case_sensitive": True, "within": 6}, "start treaty", False),
-    ({"term": "START", "near": ["treaty"], "case_sensitive": True, "within": 6}, "START treaty", True),
+    (
+        {"term": "START", "near": ["treaty"], "case_sensitive": True, "within": 6},
+        "start treaty",
+        False,
+    ),
+    (
+        {"term": "START", "near": ["treaty"], "case_sensitive": True, "within": 6},
+        "START treaty",
+        True,
+    ),
     ({"term": "START", "near": ["arms control"], "within": 3}, "START and arms control", True),
     ({"term": "START", "near": ["条约"], "within": 3}, "START 条约", True),
 ]
@@ -154,7 +172,9 @@ def test_near_only_counts_in_the_same_field() -> None:
 
 
 def _article(title: str, summary: str = "", **kw: Any) -> Article:
-    return Article(feed_id=kw.pop("feed_id", "f"), guid="g", url=None, title=title, summary=summary, **kw)
+    return Article(
+        feed_id=kw.pop("feed_id", "f"), guid="g", url=None, title=title, summary=summary, **kw
+    )
 
 
 def test_all_groups_need_one_hit_each() -> None:
@@ -213,7 +233,9 @@ def test_languages_filter(languages: list[str], lang: str | None, expected: bool
         (["asia"], "bbc", ("europe", "en"), False),
     ],
 )
-def test_sources_filter(sources: list[str], feed_id: str, tags: tuple[str, ...], expected: bool) -> None:
+def test_sources_filter(
+    sources: list[str], feed_id: str, tags: tuple[str, ...], expected: bool
+) -> None:
     matcher = Matcher([_wl(any=["Ukraine"], sources=sources)])
     article = _article("Ukraine", feed_id=feed_id)
     assert bool(matcher.match(article, feed_tags=tags)) is expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.policy
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -99,14 +100,13 @@ def anchors(markup: str) -> _Anchors:
     [render_telegram_html, lambda v: render_email(v).html],
     ids=["telegram", "email-html"],
 )
-def test_hostile_text_is_escaped_everywhere(render: object) -> None:
-    assert callable(render)
+def test_hostile_text_is_escaped_everywhere(render: Callable[[AlertView], str]) -> None:
     markup = render(hostile_view())
     # No markup survives from the feed: the only tags are ours.
     assert "<script" not in markup
     assert HOSTILE not in markup
     assert "A &amp; B &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &#x27;q&#x27;" in markup
-    assert {t for t in anchors(markup).tags} <= {
+    assert set(anchors(markup).tags) <= {
         "b", "i", "a", "blockquote", "html", "head", "meta", "body", "h2", "p", "em", "ul",
         "li", "strong", "code",
     }  # fmt: skip
@@ -252,8 +252,11 @@ def test_snippet_clamps_offsets_and_caps_huge_hits() -> None:
 
 def test_text_names_terms_with_their_fields() -> None:
     summary = "The Taiwan strait"
-    hits = (Hit("Taiwan", "title", 0, 6), Hit("Taiwan", "summary", 4, 10))
-    hits += (Hit("strait", "summary", 11, 17),)
+    hits = (
+        Hit("Taiwan", "title", 0, 6),
+        Hit("Taiwan", "summary", 4, 10),
+        Hit("strait", "summary", 11, 17),
+    )
     alert = view(
         title="Taiwan news",
         summary=summary,
@@ -334,3 +337,19 @@ def test_injected_subject_adds_no_header() -> None:
     assert not re.search(rb"(?im)^bcc:", head)
     assert message["Bcc"] is None
     assert "\r" not in content.subject and "\n" not in content.subject
+
+
+def test_lone_surrogates_and_controls_cannot_break_encoding() -> None:
+    # JSON feeds may carry "\\ud800"; no renderer may produce text that cannot be encoded.
+    odd = "Taiwan \ud800 \x00\x1b[0m \udfff end"
+    alert = view(title=odd, summary=odd, url="https://e.org/\ud800", source=odd)
+    for out in (
+        render_text(alert),
+        render_telegram_html(alert),
+        render_telegram_text(alert),
+        render_email(alert).subject,
+        render_email(alert).text,
+        render_email(alert).html,
+    ):
+        out.encode("utf-8")
+        assert "\x00" not in out and "\x1b" not in out

@@ -52,6 +52,9 @@ class EmailNotifier:
             raise ValueError(f"tls must be 'starttls', 'tls' or 'none', not {tls!r}")
         if not to:
             raise ValueError("an email destination needs at least one recipient")
+        for address in (sender, *to):
+            if any(ch in address for ch in "\r\n\x00") or "@" not in address:
+                raise ValueError(f"{address!r} is not an email address")
         self.name = name
         self.host = host
         self.port = port
@@ -72,8 +75,7 @@ class EmailNotifier:
         """The message `send` would deliver; `now` sets the Date header (default: the clock)."""
         content = render_email(view)
         message = EmailMessage(policy=email.policy.SMTP)
-        # Setting a header with CR or LF in it raises here: a bad From/To in the settings
-        # fails loudly rather than splitting a header.
+        # From/To were checked for CR/LF in __init__; the policy would refuse them here too.
         message["Subject"] = content.subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)

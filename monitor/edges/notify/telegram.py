@@ -15,9 +15,11 @@ replaces the token with `<token>` in the records of the loggers that print reque
 - TimedOut -> TransientError (the message may have been delivered: a retry can duplicate it);
 - any other NetworkError (5xx, connection refused) or an unreadable answer -> TransientError.
 
-The Bot is initialised lazily on the first send (getMe checks the token and opens the HTTP
-client; without `initialize`, `Bot.shutdown` would not close that client) and shut down by
-`aclose`. No message this module raises or logs contains the token.
+`send` awaits `Bot.initialize()` first (a no-op once done): sendMessage itself would work without
+it, but getMe checks the token up front, and `Bot.shutdown` (called by `aclose`) only closes the
+HTTP client of an initialised Bot. A getMe that fails on the network is transient and retried on
+the next send. No message this module raises or logs contains the token; errors are raised
+`from None` because PTB's own InvalidToken message quotes it.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ class TokenRedactor(logging.Filter):
         self.tokens: set[str] = {t for t in tokens if t}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a broken format: the handler reports it, not us
+            return True
         redacted = redact(message, self.tokens)
         if redacted != message:
             record.msg, record.args = redacted, None

@@ -1,0 +1,160 @@
+"""The store on SQLite and PostgreSQL: dedupe by unique keys, the outbox, feed state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+
+from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
+from monitor.edges.schema import alerts, articles, matches, metadata
+from monitor.edges.store import FeedDef, PollRecord, Store
+
+NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=10)
+
+
+def _article(guid: str, url: str | None, title: str = "Taiwan news", feed: str = "a") -> Article:
+    return Article(feed_id=feed, guid=guid, url=url, title=title, summary="s")
+
+
+def _match_all(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
+    hit = Hit(term="Taiwan", field="title", start=0, end=6)
+    found = [WatchlistMatch("taiwan", "Taiwan", Priority.normal, ("Taiwan",), (hit,))]
+    plans = [
+        AlertPlan("desk", ("taiwan",), Priority.normal, NOW),
+        AlertPlan("mail", ("taiwan",), Priority.normal, NOW + timedelta(hours=1)),
+    ]
+    return found, plans
+
+
+def _ok() -> PollRecord:
+    return PollRecord(status="200 ok", next_poll_at=LATER, etag='"v1"', body_hash="h1")
+
+
+@pytest.fixture
+def fed(store: Store) -> Store:
+    store.sync_feeds([FeedDef("a", "http://x/a", "Feed A"), FeedDef("b", "http://x/b", "B")], NOW)
+    return store
+
+
+def test_migrations_create_exactly_the_schema(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_new_articles_are_stored_once_with_matches_and_alerts(fed: Store) -> None:
+    items = [_article("g1", "https://x.org/1"), _article("g2", "https://x.org/2")]
+    first = fed.ingest("a", items, _match_all, _ok(), NOW)
+    assert (first.seen, first.new, first.matched, first.alerts) == (2, 2, 2, 4)
+    again = fed.ingest("a", items, _match_all, _ok(), NOW)
+    assert (again.new, again.alerts) == (0, 0)
+
+
+def test_tracking_copy_in_another_feed_is_not_new(fed: Store, engine: Engine) -> None:
+    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    copy = _article("other-guid", "https://X.org/1?utm_source=rss#top", feed="b")
+    result = fed.ingest("b", [copy], _match_all, _ok(), NOW)
+    assert result.new == 0
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(articles)) == 1
+
+
+def test_same_guid_new_link_in_same_feed_is_not_new(fed: Store) -> None:
+    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    result = fed.ingest("a", [_article("g1", "https://x.org/1-edited")], _match_all, _ok(), NOW)
+    assert result.new == 0
+
+
+def test_same_guid_in_two_feeds_are_two_articles(fed: Store) -> None:
+    fed.ingest("a", [_article("1", None)], _match_all, _ok(), NOW)
+    assert fed.ingest("b", [_article("1", None, feed="b")], _match_all, _ok(), NOW).new == 1
+
+
+def test_duplicates_inside_one_batch_collapse(fed: Store) -> None:
+    items = [_article("g1", "https://x.org/1"), _article("g2", "https://x.org/1?fbclid=z"),
+             _article("g1", "https://x.org/other")]  # fmt: skip
+    assert fed.ingest("a", items, _match_all, _ok(), NOW).new == 1
+
+
+def test_a_failing_plan_leaves_nothing_behind(fed: Store, engine: Engine) -> None:
+    def boom(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
+        raise RuntimeError("matcher bug")
+
+    with pytest.raises(RuntimeError):
+        fed.ingest("a", [_article("g1", "https://x.org/1")], boom, _ok(), NOW)
+    with engine.connect() as conn:
+        for table in (articles, matches, alerts):
+            assert conn.scalar(select(func.count()).select_from(table)) == 0
+    (feed,) = fed.feeds(["a"])
+    assert feed.etag is None and feed.last_polled_at is None
+    assert fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW).new == 1
+
+
+def test_outbox_due_order_and_state_changes(fed: Store) -> None:
+    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    due = fed.due_alerts(NOW)
+    assert [d.destination for d in due] == ["desk"]  # mail waits an hour
+    (alert,) = due
+    assert alert.source == "Feed A"
+    assert alert.article.title == "Taiwan news"
+    assert [m.terms for m in alert.matches] == [("Taiwan",)]
+    assert alert.matches[0].hits[0] == Hit(term="Taiwan", field="title", start=0, end=6)
+
+    fed.mark_retry(alert.id, "telegram down", NOW + timedelta(seconds=30))
+    assert fed.due_alerts(NOW) == []
+    # The whole destination waits for the retry, so later alerts cannot overtake it.
+    fed.ingest("a", [_article("g2", "https://x.org/2")], _match_all, _ok(), NOW)
+    assert fed.due_alerts(NOW + timedelta(seconds=29)) == []
+    retry, later = fed.due_alerts(NOW + timedelta(seconds=30))
+    assert (retry.attempts, retry.article.guid, later.article.guid) == (1, "g1", "g2")
+
+    fed.mark_sent(retry.id, NOW, "42")
+    fed.mark_retry(retry.id, "late failure report", NOW)  # a sent alert never goes back
+    fed.mark_sent(later.id, NOW, "43")
+    assert [d.destination for d in fed.due_alerts(NOW + timedelta(hours=2))] == ["mail", "mail"]
+    counts = fed.alert_counts()
+    assert counts == {"desk": {"sent": 2}, "mail": {"pending": 2}}
+
+
+def test_failed_alert_is_recorded(fed: Store) -> None:
+    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    (alert,) = fed.due_alerts(NOW)
+    fed.mark_failed(alert.id, "400 Bad Request: chat not found")
+    assert fed.alert_counts()["desk"] == {"failed": 1}
+
+
+def test_feed_state_errors_count_and_reset(fed: Store) -> None:
+    for _ in range(3):
+        fed.record_poll("a", PollRecord("error (temporary)", LATER, error="timeout"), NOW)
+    (feed,) = fed.feeds(["a"])
+    assert (feed.error_count, feed.last_error, feed.last_status) == (
+        3,
+        "timeout",
+        "error (temporary)",
+    )
+    assert feed.last_success_at is None
+    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    (feed,) = fed.feeds(["a"])
+    assert (feed.error_count, feed.last_error, feed.etag, feed.body_hash) == (0, None, '"v1"', "h1")
+    assert feed.last_success_at == NOW and feed.next_poll_at == LATER
+    assert feed.articles_seen == 1
+
+
+def test_due_feeds_and_config_sync(fed: Store) -> None:
+    assert fed.due_feed_ids(NOW) == ["a", "b"]
+    fed.record_poll("a", PollRecord("304 not modified", LATER), NOW)
+    assert fed.due_feed_ids(NOW) == ["b"]
+    fed.ingest("a", [], _match_all, _ok(), NOW)
+    fed.sync_feeds(
+        [FeedDef("a", "http://x/a2", "A"), FeedDef("c", "http://x/c", "C", enabled=False)], NOW
+    )
+    rows = {r.id: r for r in fed.feeds()}
+    assert rows["a"].url == "http://x/a2" and rows["a"].etag is None and rows["a"].body_hash is None
+    assert rows["b"].in_config is False
+    assert rows["c"].enabled is False
+    assert fed.due_feed_ids(NOW) == ["a"]
