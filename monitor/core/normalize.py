@@ -163,7 +163,8 @@ def _markup(html: str, lt: int) -> tuple[int, str, str]:
         if name == "head" and closing.group()[1] != "/":
             return closing.start(), "", "\n"  # let the <body> tag be read normally
         close = html.find(">", closing.end() - 1)
-        return (n if close < 0 else close + 1), "", "\n"
+        # "a<script>x</script>b" reads "ab" in a browser: no separator unless it is the head.
+        return (n if close < 0 else close + 1), "", "\n" if name == "head" else ""
     return after, "", _separator(name)
 
 

@@ -28,8 +28,8 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -51,7 +51,6 @@ MAX_TAGS = 50
 AUTHOR_CHARS = 200
 MAX_KEY_CHARS = 1_000
 MAX_URL_CHARS = 4_096
-_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 _JSON_FEED = re.compile(r"^https?://jsonfeed\.org/version/1(\.\d+)?/?$")
 
 
@@ -108,31 +107,31 @@ def _parse_xml(
         sanitize_html=False,
         resolve_relative_uris=False,
     )
-    version = result.get("version") or ""
-    entries = result.get("entries") or []
+    version = _get(result, "version") or ""
+    entries = _get(result, "entries") or []
     if not version and not entries:
         if looks_like_html:
             raise NotAFeed("not a feed (HTML page)")
         raise NotAFeed("not a feed (no RSS, Atom or RDF document found)")
-    feed = result.get("feed") or {}
-    base = base or _http_url(feed.get("link"), None)
-    feed_lang = _declared_lang(feed.get("language"), feed.get("title_detail"))
+    feed = _get(result, "feed") or {}
+    base = base or _http_url(_get(feed, "link"), None)
+    feed_lang = _declared_lang(_get(feed, "language"), _get(feed, "title_detail"))
     articles = []
     for entry in entries[:MAX_ENTRIES]:
         article = _entry_article(entry, feed_id, base, hint, feed_lang)
         if article is not None:
             articles.append(article)
     warning = None
-    exc = result.get("bozo_exception")
+    exc = _get(result, "bozo_exception")
     # feedparser flags a missing Content-Type as NonXMLContentType; a file has none.
-    if result.get("bozo") and (content_type or type(exc).__name__ != "NonXMLContentType"):
+    if _get(result, "bozo") and (content_type or type(exc).__name__ != "NonXMLContentType"):
         warning = plain_text(f"{type(exc).__name__}: {exc}", 300, single_line=True)
     if len(entries) > MAX_ENTRIES:
         kept = f"only the first {MAX_ENTRIES} of {len(entries)} entries were kept"
         warning = f"{warning}; {kept}" if warning else kept
     return ParsedFeed(
-        title=_text(feed.get("title"), feed.get("title_detail"), TITLE_CHARS, single_line=True),
-        link=_http_url(feed.get("link"), base),
+        title=_text(_get(feed, "title"), _get(feed, "title_detail"), TITLE_CHARS, single_line=True),
+        link=_http_url(_get(feed, "link"), base),
         lang=hint or feed_lang,
         articles=tuple(articles),
         format=version,
@@ -141,44 +140,43 @@ def _parse_xml(
 
 
 def _entry_article(
-    entry: Mapping[str, Any],
-    feed_id: str,
-    base: str | None,
-    hint: str | None,
-    feed_lang: str | None,
+    entry: Any, feed_id: str, base: str | None, hint: str | None, feed_lang: str | None
 ) -> Article | None:
-    title = _text(entry.get("title"), entry.get("title_detail"), TITLE_CHARS, single_line=True)
-    summary = _text(entry.get("summary"), entry.get("summary_detail"), SUMMARY_CHARS)
     content = ""
-    for part in entry.get("content") or ():
-        content = _text(part.get("value"), part, CONTENT_CHARS)
-        if content:
+    for part in _get(entry, "content") or ():
+        if content := _text(_get(part, "value"), part, CONTENT_CHARS):
             break
-    link = _http_url(entry.get("link"), base)
-    published = to_utc(entry.get("published_parsed")) or to_utc(entry.get("updated_parsed"))
-    detail = entry.get("title_detail") or entry.get("summary_detail") or {}
-    lang = hint or _declared_lang(detail.get("language")) or feed_lang
-    tags = [t.get("term") or t.get("label") or "" for t in entry.get("tags") or ()]
-    return _article(
-        feed_id,
-        key=entry.get("id"),
-        url=link,
-        raw_link=entry.get("link"),
-        title=title,
-        summary=summary,
+    detail = _get(entry, "title_detail") or _get(entry, "summary_detail")
+    article = Article(
+        feed_id=feed_id,
+        guid=_clean_key(_get(entry, "id")),
+        url=_http_url(_get(entry, "link"), base),
+        title=_text(
+            _get(entry, "title"), _get(entry, "title_detail"), TITLE_CHARS, single_line=True
+        ),
+        summary=_text(_get(entry, "summary"), _get(entry, "summary_detail"), SUMMARY_CHARS),
         content=content,
-        tags=tags,
-        lang=lang,
-        author=entry.get("author"),
-        published=published,
+        tags=_tags(_get(t, "term") or _get(t, "label") for t in _get(entry, "tags") or ()),
+        lang=hint or _declared_lang(detail) or feed_lang,
+        author=_line(_get(entry, "author"), AUTHOR_CHARS) or None,
+        published_at=to_utc(_get(entry, "published_parsed"))
+        or to_utc(_get(entry, "updated_parsed")),
     )
+    return _complete(article, _get(entry, "link"))
+
+
+def _get(mapping: Any, key: str) -> Any:
+    # dict.get, not FeedParserDict.get: its aliases ("updated_parsed" falling back to
+    # "published_parsed", "description" to "summary") warn with DeprecationWarning and blur
+    # which field was really there.
+    return dict.get(mapping, key) if isinstance(mapping, dict) else None
 
 
 def _text(value: Any, detail: Any, limit: int, *, single_line: bool = False) -> str:
     """A feedparser text construct as plain text: its declared type says whether it is HTML."""
     if not isinstance(value, str) or not value:
         return ""
-    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    kind = _get(detail, "type")
     # RSS titles are text/plain unless feedparser saw markup in them (looks_like_html); an
     # escaped "A &amp; B &lt;script&gt;" arrives as the text "A & B <script>" and stays so.
     if kind == "text/plain":
@@ -188,8 +186,8 @@ def _text(value: Any, detail: Any, limit: int, *, single_line: bool = False) -> 
 
 def _declared_lang(*values: Any) -> str | None:
     for value in values:
-        if isinstance(value, Mapping):
-            value = value.get("language")
+        if isinstance(value, dict):
+            value = _get(value, "language")
         if isinstance(value, str) and (primary := primary_language(value)):
             return primary
     return None
@@ -352,7 +350,7 @@ def _parse_json(body: bytes, feed_id: str, base: str | None, hint: str | None) -
             if article is not None:
                 articles.append(article)
     return ParsedFeed(
-        title=plain_text(_str(doc.get("title")), TITLE_CHARS, single_line=True),
+        title=_line(doc.get("title"), TITLE_CHARS),
         link=link,
         lang=hint or feed_lang,
         articles=tuple(articles),
@@ -369,30 +367,26 @@ def _json_article(
     item: dict[str, Any], feed_id: str, base: str | None, hint: str | None, feed_lang: str | None
 ) -> Article | None:
     # JSON Feed: title and summary are plain text; content_html is HTML, content_text is not.
-    content = html_to_text(_str(item.get("content_html")), CONTENT_CHARS) or plain_text(
-        _str(item.get("content_text")), CONTENT_CHARS
-    )
+    content = html_to_text(_str(item.get("content_html")), CONTENT_CHARS)
     authors = item.get("authors")
-    author = item.get("author")  # JSON Feed 1.0
-    if isinstance(authors, list) and authors:
-        author = authors[0]
+    author = authors[0] if isinstance(authors, list) and authors else item.get("author")  # 1.0
+    author_name = author.get("name") if isinstance(author, dict) else None
     raw_id = item.get("id")
-    key = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
     tags = item.get("tags")
-    return _article(
-        feed_id,
-        key=key,
+    article = Article(
+        feed_id=feed_id,
+        guid=_clean_key(str(raw_id) if type(raw_id) in (str, int) else None),
         url=_http_url(item.get("url"), base) or _http_url(item.get("external_url"), base),
-        raw_link=_str(item.get("url")),
-        title=plain_text(_str(item.get("title")), TITLE_CHARS, single_line=True),
+        title=_line(item.get("title"), TITLE_CHARS),
         summary=plain_text(_str(item.get("summary")), SUMMARY_CHARS),
-        content=content,
-        tags=[t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [],
+        content=content or plain_text(_str(item.get("content_text")), CONTENT_CHARS),
+        tags=_tags(tags if isinstance(tags, list) else ()),
         lang=hint or _declared_lang(item.get("language")) or feed_lang,
-        author=author.get("name") if isinstance(author, dict) else None,
-        published=to_utc(_str(item.get("date_published")))
+        author=_line(author_name, AUTHOR_CHARS) or None,
+        published_at=to_utc(_str(item.get("date_published")))
         or to_utc(_str(item.get("date_modified"))),
     )
+    return _complete(article, item.get("url"))
 
 
 def _str(value: Any) -> str:
@@ -402,59 +396,31 @@ def _str(value: Any) -> str:
 # --- shared ----------------------------------------------------------------------------------
 
 
-def _article(
-    feed_id: str,
-    *,
-    key: Any,
-    url: str | None,
-    raw_link: Any,
-    title: str,
-    summary: str,
-    content: str,
-    tags: Iterable[Any],
-    lang: str | None,
-    author: Any,
-    published: Any,
-) -> Article | None:
+def _complete(article: Article, raw_link: Any) -> Article | None:
+    """Fill in the summary and guid, drop a content equal to its summary, or skip the entry."""
+    summary, content = article.summary, article.content
     if not summary and content:
-        summary = _cap_plain(content, SUMMARY_CHARS)
+        summary = plain_text(content, SUMMARY_CHARS)
     if content == summary:
         content = ""
-    if not (title or summary or url or _clean_key(raw_link)):
+    link = _clean_key(raw_link)
+    if not (article.title or summary or article.url or link):
         return None  # nothing to show or match (corpus: en_pcmag's illegally nested items)
-    guid = _clean_key(key) or url or _clean_key(raw_link)
+    guid = article.guid or article.url or link
     if not guid:
-        stamp = published.isoformat() if published else ""
-        guid = "sha256:" + hashlib.sha256(f"{title or summary}\n{stamp}".encode()).hexdigest()
-    return Article(
-        feed_id=feed_id,
-        guid=guid,
-        url=url,
-        title=title,
-        summary=summary,
-        content=content,
-        tags=_tags(tags),
-        lang=lang,
-        author=_author(author),
-        published_at=published,
-    )
+        stamp = article.published_at.isoformat() if article.published_at else ""
+        seed = f"{article.title or summary}\n{stamp}"
+        guid = "sha256:" + hashlib.sha256(seed.encode("utf-8", "replace")).hexdigest()
+    return replace(article, guid=guid, summary=summary, content=content)
 
 
-def _author(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return plain_text(value, AUTHOR_CHARS, single_line=True) or None
-
-
-def _cap_plain(text: str, limit: int) -> str:
-    return plain_text(text, limit) if len(text) > limit else text
+def _line(value: Any, limit: int) -> str:
+    return plain_text(value, limit, single_line=True) if isinstance(value, str) else ""
 
 
 def _clean_key(value: Any) -> str:
-    """A guid as given (ids are compared byte for byte) minus controls; hashed when huge."""
-    if not isinstance(value, str):
-        return ""
-    key = plain_text(value, len(value) + 1, single_line=True)
+    """A guid or link minus control characters and stray whitespace; hashed when huge."""
+    key = _line(value, len(value) + 1) if isinstance(value, str) else ""
     if len(key) > MAX_KEY_CHARS:
         key = "sha256:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
     return key
@@ -463,7 +429,7 @@ def _clean_key(value: Any) -> str:
 def _tags(values: Iterable[Any]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for value in values:
-        if isinstance(value, str) and (tag := plain_text(value, TAG_CHARS, single_line=True)):
+        if tag := _line(value, TAG_CHARS):
             seen.setdefault(tag, None)
             if len(seen) >= MAX_TAGS:
                 break

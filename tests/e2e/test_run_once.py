@@ -127,8 +127,12 @@ def test_founding_example_alerts_once_per_destination_then_never_again(
     assert third.stdout == ""
 
     # One new matching item: exactly one more alert per destination.
-    fresh = {"title": "Kyiv and Warsaw sign a grain corridor deal", "guid": "b-2",
-             "link": "https://outlet-b.example/grain", "description": "Ukraine exports resume."}  # fmt: skip
+    fresh = {
+        "title": "Kyiv and Warsaw sign a grain corridor deal",
+        "guid": "b-2",
+        "link": "https://outlet-b.example/grain",
+        "description": "Ukraine exports resume.",
+    }
     feed_server.add("/b.xml", rss([copy, fresh], title="Second outlet"))
     fourth = monitor.once()
     assert len(bot_api.messages()) == MATCHING_DEMO_ITEMS + 1
@@ -149,7 +153,9 @@ def _make_due(db_url: str) -> None:
     engine = make_engine(db_url)
     with engine.begin() as conn:
         past = datetime.now(UTC) - timedelta(seconds=1)
-        conn.execute(update(alerts).where(alerts.c.status == "pending").values(next_attempt_at=past))
+        conn.execute(
+            update(alerts).where(alerts.c.status == "pending").values(next_attempt_at=past)
+        )
     engine.dispose()
 
 

@@ -15,6 +15,7 @@ Every request is recorded (method, target, lower-cased headers) before it is ans
 requests included. Each response closes its connection, so no handler thread idles on
 keep-alive; `close()` wakes hung handlers, hangs up on connected clients and joins every thread.
 
+`wait_for_connections(n)` blocks (on a condition) until n clients are connected.
 `FeedServer` is a context manager for tests that drive a subprocess; fixture: `feed_server`.
 """
 
@@ -72,7 +73,9 @@ class FeedServer:
         self._requests: list[RecordedRequest] = []
         self._server = _Server(self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-feed-server", kwargs={"poll_interval": 0.05}
+            target=self._server.serve_forever,
+            name="fake-feed-server",
+            kwargs={"poll_interval": 0.05},
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -131,6 +134,10 @@ class FeedServer:
     def redirect(self, path: str, to: str, status: int = 302) -> Route:
         """`path` answers `status` with Location `to` (relative or absolute)."""
         return self.add(path, status=status, content_type=None, headers={"Location": to})
+
+    def wait_for_connections(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` client connections are open (accepted, not yet finished)."""
+        return self._server.wait_for_connections(count, timeout)
 
     def route_for(self, target: str) -> Route | None:
         with self._lock:
@@ -237,23 +244,28 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, feeds: FeedServer) -> None:
         self.feeds = feeds
-        self._conn_lock = threading.Lock()
+        self._conns_changed = threading.Condition()
         self._conns: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def track(self, conn: socket.socket) -> None:
-        with self._conn_lock:
+        with self._conns_changed:
             if self.feeds.stopping.is_set():
                 _hang_up(conn)
             self._conns.add(conn)
+            self._conns_changed.notify_all()
 
     def untrack(self, conn: socket.socket) -> None:
-        with self._conn_lock:
+        with self._conns_changed:
             self._conns.discard(conn)
+
+    def wait_for_connections(self, count: int, timeout: float) -> bool:
+        with self._conns_changed:
+            return self._conns_changed.wait_for(lambda: len(self._conns) >= count, timeout)
 
     def drop_connections(self) -> None:
         """Wake handler threads blocked on a silent client so they can be joined."""
-        with self._conn_lock:
+        with self._conns_changed:
             for conn in self._conns:
                 _hang_up(conn)
 
