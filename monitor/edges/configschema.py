@@ -219,6 +219,8 @@ class Defaults(_Frozen):
     """`monitor.yaml` → `defaults:`."""
 
     poll_interval: Interval = DEFAULT_POLL_INTERVAL
+    #: One deadline for a whole feed request: connect, redirects, headers and body.
+    fetch_timeout: Interval = timedelta(seconds=30)
 
 
 class MonitorFile(_Frozen):

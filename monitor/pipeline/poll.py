@@ -60,6 +60,7 @@ async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollRep
             spec.url,
             etag=row.etag if row else None,
             last_modified=row.last_modified if row else None,
+            deadline=rt.config.defaults.fetch_timeout.total_seconds(),
         )
         if result.not_modified:
             record = PollRecord(status="304 not modified", next_poll_at=next_poll)
