@@ -15,8 +15,9 @@ from tests.e2e.harness import CHAT_ID, REPO, Monitor, environment, make_config
 from tests.fakes.bot_api import DEFAULT_TOKEN, FakeBotApi
 
 
-def _monitor(*args: str, cwd: Path = REPO, stdin: str | None = None, env: dict[str, str] | None = None
-             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def _monitor(
+    *args: str, cwd: Path = REPO, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
         cwd=cwd,
@@ -98,7 +99,7 @@ def test_match_reads_stdin_and_reports_bad_lines(tmp_path: Path) -> None:
                 "title": "Appel Xi–Poutine",
                 "summary": "Taïwan, le Groenland, l'Ukraine et le traité New START",
             }
-        ),  # fmt: skip
+        ),
         "not json",
         json.dumps({"id": "x", "title": "A new start", "summary": "start-up news"}),
     ]

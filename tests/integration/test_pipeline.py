@@ -231,7 +231,7 @@ async def test_alerts_for_a_removed_destination_are_failed_with_a_reason(
 async def test_real_corpus_goes_through_the_pipeline_twice_without_duplicates(
     build: Build, feed_server: FeedServer, engine: Engine
 ) -> None:
-    files = [p for p in corpus_files("real")]
+    files = corpus_files("real")
     feeds = {}
     for index, path in enumerate(files):
         feed_server.add(f"/{index}", path.read_bytes(), content_type=None)
