@@ -1,7 +1,7 @@
 """The composition root: the one place that reads the environment and builds the edges.
 
 Everything below the CLI receives its clients as arguments; this module creates them (engine,
-store, HTTP client, notifiers, matcher) from the validated config and closes them again.
+store, outbox, HTTP client, notifiers, matcher) from the validated config and closes them again.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from sqlalchemy import Engine
 from monitor import __version__
 from monitor.core.match import Matcher
 from monitor.edges.config import Config, DestinationSpec, load_config
+from monitor.edges.db import make_engine
 from monitor.edges.fetch import make_client
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.console import ConsoleNotifier
 from monitor.edges.notify.email import EmailNotifier
 from monitor.edges.notify.telegram import TelegramNotifier, TokenRedactor, make_bot
+from monitor.edges.outbox import Outbox
 from monitor.edges.settings import Settings, settings_from_env
-from monitor.edges.store import Store, make_engine
+from monitor.edges.store import Store
 from monitor.pipeline.runtime import Runtime
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-alerts/monitor; feed alerts)"
@@ -98,6 +100,7 @@ def build_runtime(config: Config, engine: Engine, stdout: TextIO) -> Runtime:
         config=config,
         matcher=Matcher(config.watchlists),
         store=Store(engine),
+        outbox=Outbox(engine),
         client=make_client(user_agent=USER_AGENT, timeout=30.0, max_connections=32),
         notifiers=build_notifiers(config, stdout),
     )

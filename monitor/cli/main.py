@@ -26,6 +26,7 @@ from monitor.core.model import Article
 from monitor.core.render import send_test_view
 from monitor.edges import migrate
 from monitor.edges.config import Config, load_watchlists
+from monitor.edges.outbox import Outbox
 from monitor.edges.store import Store
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
@@ -128,7 +129,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("the database has no current schema yet: run `monitor db upgrade` or "
                   "`monitor run`", file=sys.stderr)  # fmt: skip
             return EXIT_DATABASE
-        print_status(Store(engine), config, utc_now(), sys.stdout)
+        print_status(Store(engine), Outbox(engine), config, utc_now(), sys.stdout)
     finally:
         engine.dispose()
     return EXIT_OK

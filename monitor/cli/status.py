@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TextIO
 
 from monitor.edges.config import Config
+from monitor.edges.outbox import Outbox
 from monitor.edges.schema import FAILED, PENDING, SENT
 from monitor.edges.store import Store
 
@@ -39,7 +40,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_status(store: Store, config: Config, now: datetime, out: TextIO) -> None:
+def print_status(store: Store, outbox: Outbox, config: Config, now: datetime, out: TextIO) -> None:
     rows = []
     for feed in store.feeds():
         if not feed.in_config:
@@ -64,7 +65,7 @@ def print_status(store: Store, config: Config, now: datetime, out: TextIO) -> No
     out.write("FEEDS\n")
     out.write(table(["FEED", "STATE", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL",
                      "ARTICLES", "LAST ERROR"], rows) + "\n\n")  # fmt: skip
-    counts = store.alert_counts()
+    counts = outbox.alert_counts()
     names = sorted(set(config.destinations) | set(counts))
     alert_rows = []
     for name in names:

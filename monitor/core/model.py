@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from monitor.core.languages import check_language
+
 #: The text fields of an article that a watchlist can look at (`fields:`), in display order.
 FIELDS: tuple[str, ...] = ("title", "summary", "content", "tags")
 FieldName = Literal["title", "summary", "content", "tags"]
@@ -116,6 +118,28 @@ class MatchRule(_Frozen):
         return _as_group(value)
 
 
+class Example(_Frozen):
+    """A short text a watchlist must (or must not) match; `monitor check` runs them."""
+
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    lang: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+    @field_validator("lang")
+    @classmethod
+    def _lang(cls, value: str | None) -> str | None:
+        return None if value is None else check_language(value)
+
+
+class Examples(_Frozen):
+    match: tuple[Example, ...] = ()
+    no_match: tuple[Example, ...] = ()
+
+
 class Watchlist(_Frozen):
     """A watchlist file. `id` defaults to the file name; the loader fills it in."""
 
@@ -127,6 +151,7 @@ class Watchlist(_Frozen):
     sources: tuple[str, ...] | None = None
     fields: tuple[FieldName, ...] | None = None
     match: MatchRule
+    examples: Examples | None = None
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -146,13 +171,7 @@ class Watchlist(_Frozen):
             return None
         if not value:
             raise ValueError("'languages' must not be empty (omit it to allow every language)")
-        out = []
-        for code in value:
-            primary = primary_language(code)
-            if primary is None:
-                raise ValueError(f"{code!r} is not a language code such as 'fr' or 'pt-BR'")
-            out.append(primary)
-        return tuple(out)
+        return tuple(check_language(code) for code in value)
 
     @model_validator(mode="after")
     def _default_name(self) -> Watchlist:
@@ -164,16 +183,6 @@ class Watchlist(_Frozen):
     def all_terms(self) -> tuple[Term, ...]:
         groups = [t for g in self.match.all for t in g]
         return (*self.match.any, *groups, *self.match.none)
-
-
-def primary_language(code: str | None) -> str | None:
-    """`'pt-BR'` → `'pt'`, `'en_US'` → `'en'`; None for anything that is not a language tag."""
-    if not code:
-        return None
-    primary = code.strip().replace("_", "-").split("-")[0].lower()
-    if 2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha():
-        return primary
-    return None
 
 
 @dataclass(frozen=True, slots=True)

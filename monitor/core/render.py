@@ -1,28 +1,23 @@
-"""Alert rendering: one matched article becomes console text, Telegram HTML or an email.
+"""Alert rendering: one matched article becomes console text or an email, and the shared pieces.
 
 Contract: pure functions of an `AlertView` (no clock, no I/O). Every string that came from a feed
-is hostile: `render_telegram_html` and the HTML half of `render_email` escape all of it (quotes
-included, since some of it lands in attributes), only http(s) URLs ever become links, and the
-Telegram text stays within the Bot API's 4096-character limit, counted in UTF-16 code units as
-Telegram counts them. Truncation happens on the raw text before escaping, so an entity or a tag is
-never cut in half. `header_text` makes any string safe for an email header: no CR, LF or other
-control character survives, so feed text cannot add a header (RFC 5322 §2.2: a header field ends
-at CRLF).
+is hostile: the HTML half of `render_email` escapes all of it (`esc`: quotes included, since some
+of it lands in attributes) and only http(s) URLs ever become links (`safe_link`). `header_text`
+makes any string safe for an email header: no CR, LF or other control character survives, so feed
+text cannot add a header (RFC 5322 §2.2: a header field ends at CRLF). `squash`, `snippet` and the
+term and watchlist labels are shared with `render_telegram`, which renders for Telegram.
 """
 
 from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from monitor.core.model import FIELDS, Article, Hit, Priority, WatchlistMatch
 
-#: Telegram's sendMessage limit: "1-4096 characters after entities parsing"; we hold the raw
-#: HTML to it, which is stricter, so no parse result can exceed it.
-TELEGRAM_LIMIT = 4096
 ELLIPSIS = "…"
 #: Marks the hit inside a plain-text snippet.
 HIT_OPEN, HIT_CLOSE = "«", "»"
@@ -105,7 +100,12 @@ def _is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ch in _BIDI_CONTROLS
 
 
-def _squash(text: str) -> str:
+def esc(text: str) -> str:
+    """`text` escaped for HTML text and attribute values alike (quotes included)."""
+    return html.escape(text, quote=True)
+
+
+def squash(text: str) -> str:
     """Controls out (a feed's ESC sequences must not reach a terminal), whitespace runs as one
     space, keeping a single space at either end."""
     if not text:
@@ -143,7 +143,7 @@ def snippet(text: str, start: int, end: int, width: int = 160) -> tuple[str, str
         cut = next((i for i, ch in enumerate(before) if ch.isspace()), None)
         if cut is not None:
             before = before[cut:]
-    before = _squash(before).lstrip()
+    before = squash(before).lstrip()
     if lo > 0:
         before = ELLIPSIS + before
 
@@ -153,13 +153,13 @@ def snippet(text: str, start: int, end: int, width: int = 160) -> tuple[str, str
         cut = next((i for i in range(len(after) - 1, -1, -1) if after[i].isspace()), None)
         if cut is not None:
             after = after[:cut]
-    after = _squash(after).rstrip()
+    after = squash(after).rstrip()
     if hi < len(text):
         after += ELLIPSIS
-    return before, _squash(hit).strip(), after
+    return before, squash(hit).strip(), after
 
 
-def _term_fields(match: WatchlistMatch) -> list[tuple[str, tuple[str, ...]]]:
+def term_fields(match: WatchlistMatch) -> list[tuple[str, tuple[str, ...]]]:
     """Each term that hit, in watchlist order, with the fields it hit in (in FIELDS order)."""
     found: dict[str, set[str]] = {}
     for hit in match.hits:
@@ -172,12 +172,14 @@ def _term_fields(match: WatchlistMatch) -> list[tuple[str, tuple[str, ...]]]:
     ]
 
 
-def _term_label(term: str, fields: Sequence[str]) -> str:
-    term = _squash(term).strip()
+def term_label(term: str, fields: Sequence[str]) -> str:
+    """`term (title, summary)`: a term and the fields it hit in, one line."""
+    term = squash(term).strip()
     return f"{term} ({', '.join(fields)})" if fields else term
 
 
-def _snippet_hit(article: Article, match: WatchlistMatch) -> Hit | None:
+def snippet_hit(article: Article, match: WatchlistMatch) -> Hit | None:
+    """The hit to quote for `match`, or None when no hit's field has text."""
     # The title is shown anyway, so a hit in the body tells the reader more.
     usable = [h for h in match.hits if article.text(h.field)]
     body = [h for h in usable if h.field != "title"]
@@ -185,10 +187,11 @@ def _snippet_hit(article: Article, match: WatchlistMatch) -> Hit | None:
     return chosen[0] if chosen else None
 
 
-def _match_label(match: WatchlistMatch) -> str:
+def match_label(match: WatchlistMatch) -> str:
+    """`Name (id)`, or the id alone when the watchlist has no name of its own; one line."""
     if match.name and match.name != match.watchlist_id:
-        return _squash(f"{match.name} ({match.watchlist_id})").strip()
-    return _squash(match.watchlist_id).strip()
+        return squash(f"{match.name} ({match.watchlist_id})").strip()
+    return squash(match.watchlist_id).strip()
 
 
 # --- plain text -----------------------------------------------------------------------------
@@ -200,168 +203,20 @@ def render_text(view: AlertView) -> str:
     lines: list[str] = []
     if view.test:
         lines.append("[TEST] This is a test alert, not a real match.")
-    lines.append(f"[{view.priority.name.upper()}] {_squash(article.title).strip()}")
-    lines.append(f"Source: {_squash(view.source).strip()}")
+    lines.append(f"[{view.priority.name.upper()}] {squash(article.title).strip()}")
+    lines.append(f"Source: {squash(view.source).strip()}")
     if article.published_at is not None:
         lines.append(f"Published: {format_time(article.published_at)}")
     if article.url:
-        lines.append(f"Link: {_squash(article.url).strip()}")
+        lines.append(f"Link: {squash(article.url).strip()}")
     for match in view.matches:
-        terms = ", ".join(_term_label(t, f) for t, f in _term_fields(match))
-        lines.append(f"- {_match_label(match)} [{match.priority.name}]: {terms}")
-        hit = _snippet_hit(article, match)
+        terms = ", ".join(term_label(t, f) for t, f in term_fields(match))
+        lines.append(f"- {match_label(match)} [{match.priority.name}]: {terms}")
+        hit = snippet_hit(article, match)
         if hit is not None:
             before, marked, after = snippet(article.text(hit.field), hit.start, hit.end)
             lines.append(f"  {hit.field}: {before}{HIT_OPEN}{marked}{HIT_CLOSE}{after}")
     return "\n".join(lines)
-
-
-def render_telegram_text(view: AlertView) -> str:
-    """`render_text` cut to Telegram's limit, for sending with no parse mode."""
-    return clip(render_text(view), TELEGRAM_LIMIT, escape=lambda s: s)
-
-
-# --- Telegram HTML --------------------------------------------------------------------------
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an astral-plane emoji counts 2)."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def clip(text: str, max_units: int, escape: Callable[[str], str] = _esc) -> str:
-    """The longest prefix of `text` (plus … when cut) whose escaped form fits `max_units`.
-
-    Cuts code points, never the escaped form, so no entity is split; prefers a word boundary
-    when one is near the end.
-    """
-    if utf16_len(escape(text)) <= max_units:
-        return text
-    budget = max_units - 1  # the ellipsis is one unit
-    used = 0
-    cut = 0
-    for i, ch in enumerate(text):
-        cost = utf16_len(escape(ch))
-        if used + cost > budget:
-            break
-        used += cost
-        cut = i + 1
-    head = text[:cut]
-    space = head.rfind(" ")
-    if space >= max(1, cut - 20):
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS if max_units > 0 else ""
-
-
-def _clip_list(items: Sequence[tuple[str, tuple[str, ...]]], max_units: int) -> str:
-    """`term (fields), …` escaped, whole items only, ending `+N more` when some do not fit."""
-    shown: list[str] = []
-    used = 0
-    for i, (term, fields) in enumerate(items):
-        escaped = _esc(_term_label(term, fields))
-        cost = utf16_len(escaped) + (2 if shown else 0)
-        rest = len(items) - i - 1
-        tail = len(f", +{rest} more") if rest else 0
-        if used + cost + tail > max_units:
-            break
-        shown.append(escaped)
-        used += cost
-    else:
-        return ", ".join(shown)
-    more = f"+{len(items) - len(shown)} more"
-    return ", ".join([*shown, more]) if shown else more
-
-
-@dataclass(frozen=True, slots=True)
-class _Caps:
-    title: int
-    snippet: int  # characters of context; 0 leaves snippets out
-    terms: int
-    name: int
-
-
-# Tried in order until everything fits: shorter snippets first, then none, then terser lists,
-# so that every watchlist stays visible as long as possible (the contract shows all of them).
-_LEVELS = (
-    _Caps(title=600, snippet=240, terms=600, name=160),
-    _Caps(title=300, snippet=160, terms=300, name=100),
-    _Caps(title=200, snippet=100, terms=160, name=80),
-    _Caps(title=160, snippet=0, terms=100, name=60),
-    _Caps(title=100, snippet=0, terms=40, name=40),
-)
-
-
-def _telegram_head(view: AlertView, caps: _Caps) -> list[str]:
-    article = view.article
-    lines: list[str] = []
-    if view.test:
-        lines.append("<b>TEST</b> <i>This is a test alert, not a real match.</i>")
-    title = _esc(clip(_squash(article.title).strip() or "(no title)", caps.title))
-    link = safe_link(article.url)
-    if link is not None and utf16_len(_esc(link)) <= 2048:
-        title = f'<a href="{_esc(link)}">{title}</a>'
-    else:
-        title = f"<b>{title}</b>"
-    lines.append(f"<b>{view.priority.name.upper()}</b> {title}")
-    meta = _esc(clip(_squash(view.source).strip(), 120))
-    if article.published_at is not None:
-        meta += f" · {format_time(article.published_at)}"
-    lines.append(f"<i>{meta}</i>")
-    return lines
-
-
-def _telegram_block(view: AlertView, match: WatchlistMatch, caps: _Caps) -> str:
-    name = _esc(clip(_match_label(match), caps.name))
-    block = f"<b>{name}</b>: {_clip_list(_term_fields(match), caps.terms)}"
-    hit = _snippet_hit(view.article, match) if caps.snippet else None
-    if hit is not None:
-        before, marked, after = snippet(
-            view.article.text(hit.field), hit.start, hit.end, caps.snippet
-        )
-        # snippet() bounds characters; clip() bounds what escaping can blow them up to.
-        quoted = (
-            f"{_esc(clip(before, caps.snippet * 2))}<b>{_esc(clip(marked, caps.snippet * 2))}</b>"
-            f"{_esc(clip(after, caps.snippet * 2))}"
-        )
-        block += f"\n<blockquote>{quoted}</blockquote>"
-    return block
-
-
-def _assemble(head: Iterable[str], blocks: Iterable[str]) -> str:
-    return "\n".join(head) + "\n\n" + "\n\n".join(blocks)
-
-
-def render_telegram_html(view: AlertView) -> str:
-    """The alert in Telegram's HTML parse mode, at most TELEGRAM_LIMIT UTF-16 units.
-
-    Uses only tags the Bot API lists for HTML style (b, i, a href, blockquote), and escapes every
-    `<`, `>`, `&` and quote that is not markup, as that section of the Bot API docs requires.
-    """
-    for caps in _LEVELS:
-        text = _assemble(
-            _telegram_head(view, caps), (_telegram_block(view, m, caps) for m in view.matches)
-        )
-        if utf16_len(text) <= TELEGRAM_LIMIT:
-            return text
-    # Still too long (hundreds of watchlists): show as many as fit and count the rest.
-    caps = _LEVELS[-1]
-    head = _telegram_head(view, caps)
-    blocks: list[str] = []
-    used = utf16_len(_assemble(head, []))
-    for i, match in enumerate(view.matches):
-        block = _telegram_block(view, match, caps)
-        more = f"<i>+{len(view.matches) - i - 1} more watchlists</i>"
-        cost = utf16_len(block) + 2  # the blank line before it
-        if used + cost + 2 + len(more) > TELEGRAM_LIMIT:
-            break
-        blocks.append(block)
-        used += cost
-    blocks.append(f"<i>+{len(view.matches) - len(blocks)} more watchlists</i>")
-    return _assemble(head, blocks)
 
 
 # --- email ----------------------------------------------------------------------------------
@@ -373,7 +228,7 @@ def header_text(text: str, limit: int = 200) -> str:
     Control characters become spaces (so `a\\r\\nb` reads `a b`), whitespace runs collapse,
     and the result is capped at `limit` characters with an ellipsis.
     """
-    cleaned = _squash(text).strip()
+    cleaned = squash(text).strip()
     if len(cleaned) <= limit:
         return cleaned
     head = cleaned[: max(0, limit - 1)]
@@ -387,7 +242,7 @@ def email_subject(view: AlertView) -> str:
     names = ", ".join(m.name or m.watchlist_id for m in view.matches)
     prefix = "[TEST] " if view.test else ""
     return header_text(
-        f"{prefix}[{view.priority.name.upper()}] {names}: {_squash(view.article.title).strip()}"
+        f"{prefix}[{view.priority.name.upper()}] {names}: {squash(view.article.title).strip()}"
     )
 
 
@@ -398,27 +253,26 @@ def _email_html(view: AlertView) -> str:
         parts.append(
             "<p><strong>TEST</strong> <em>This is a test alert, not a real match.</em></p>"
         )
-    title = _esc(_squash(article.title).strip() or "(no title)")
+    title = esc(squash(article.title).strip() or "(no title)")
     link = safe_link(article.url)
     if link is not None:
-        title = f'<a href="{_esc(link)}">{title}</a>'
+        title = f'<a href="{esc(link)}">{title}</a>'
     parts.append(f"<h2>[{view.priority.name.upper()}] {title}</h2>")
-    meta = _esc(_squash(view.source).strip())
+    meta = esc(squash(view.source).strip())
     if article.published_at is not None:
         meta += f" · {format_time(article.published_at)}"
     parts.append(f"<p><em>{meta}</em></p>")
     if article.url and link is None:
-        parts.append(f"<p><code>{_esc(_squash(article.url).strip())}</code></p>")
+        parts.append(f"<p><code>{esc(squash(article.url).strip())}</code></p>")
     parts.append("<ul>")
     for match in view.matches:
-        terms = ", ".join(_esc(_term_label(t, f)) for t, f in _term_fields(match))
-        item = f"<li><strong>{_esc(_match_label(match))}</strong> [{match.priority.name}]: {terms}"
-        hit = _snippet_hit(article, match)
+        terms = ", ".join(esc(term_label(t, f)) for t, f in term_fields(match))
+        item = f"<li><strong>{esc(match_label(match))}</strong> [{match.priority.name}]: {terms}"
+        hit = snippet_hit(article, match)
         if hit is not None:
             before, marked, after = snippet(article.text(hit.field), hit.start, hit.end)
             item += (
-                f"<blockquote>{_esc(before)}<strong>{_esc(marked)}</strong>{_esc(after)}"
-                "</blockquote>"
+                f"<blockquote>{esc(before)}<strong>{esc(marked)}</strong>{esc(after)}</blockquote>"
             )
         parts.append(item + "</li>")
     parts.append("</ul></body></html>")

@@ -28,6 +28,7 @@ from monitor.edges.configschema import (
     parse_duration,
     resolve_feed_url,
 )
+from monitor.edges.examples import example_problems, redundancy_problems
 from monitor.edges.settings import Settings
 from monitor.edges.yamlsrc import YamlDoc, load_yaml, problems_from_validation
 
@@ -218,6 +219,9 @@ def _load_watchlist_docs(
         if doc is None:
             continue
         watchlist = _watchlist(doc, path.stem, problems)
+        if watchlist is not None:
+            problems.extend(redundancy_problems(watchlist, doc))
+            problems.extend(example_problems(watchlist, doc))
         wid = doc.data.get("id", path.stem) if isinstance(doc.data, dict) else None
         if isinstance(wid, str):
             if wid in first:

@@ -29,7 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from monitor.core.model import Priority, Watchlist, primary_language
+from monitor.core.languages import check_language
+from monitor.core.model import Priority, Watchlist
 from monitor.core.timing import parse_clock, parse_window
 from monitor.edges.settings import Settings
 from monitor.edges.yamlsrc import KEY_ERROR
@@ -280,8 +281,9 @@ class FeedSpec(_Frozen):
     @field_validator("lang")
     @classmethod
     def _lang(cls, value: str | None) -> str | None:
-        if value is not None and primary_language(value) is None:
-            raise ValueError(f"{value!r} is not a language code such as 'fr' or 'pt-BR'")
+        # Kept as written (e.g. "pt-BR"): it is the operator's hint, passed on to the parser.
+        if value is not None:
+            check_language(value)
         return value
 
     @model_validator(mode="after")

@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from monitor.core.errors import PermanentError, TransientError
+from monitor.edges.inflate import Inflater, TooLarge
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -55,7 +56,6 @@ ACCEPT = (
 )
 # Response headers kept for the scheduler: caching hints it may honour later.
 KEPT_HEADERS = ("cache-control", "expires", "age", "date", "content-language")
-_GZIP_MAGIC = b"\x1f\x8b"
 _READ_CHUNK = 64 * 1024
 
 
@@ -86,7 +86,7 @@ def make_client(
         headers={
             "User-Agent": user_agent,
             "Accept": ACCEPT,
-            # Only codings decoded here, under the size cap; never br/zstd (see _Inflater).
+            # Only codings decoded here, under the size cap; never br/zstd (see Inflater).
             "Accept-Encoding": "gzip, deflate",
         },
         timeout=httpx.Timeout(timeout),
@@ -227,7 +227,7 @@ async def _read_body(response: httpx.Response, url: str, max_bytes: int) -> byte
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise too_large  # said so up front: not one byte is read
-    inflater = _Inflater.for_encoding(response.headers.get("content-encoding", ""), max_bytes)
+    inflater = Inflater.for_encoding(response.headers.get("content-encoding", ""), max_bytes)
     if inflater is None:
         encoding = response.headers.get("content-encoding", "")
         raise PermanentError(f"{url}: unsupported Content-Encoding {encoding[:40]!r}")
@@ -242,104 +242,11 @@ async def _read_body(response: httpx.Response, url: str, max_bytes: int) -> byte
                 raise too_large
             body += inflater.feed(chunk)
         body += inflater.finish()
-    except _TooLarge:
+    except TooLarge:
         raise too_large from None
     except (zlib.error, EOFError) as exc:
         raise PermanentError(f"{url}: corrupt compressed body ({exc})") from None
     return bytes(body)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _Inflater:
-    """Incremental gzip/deflate decoding that never produces more than `limit` bytes in total.
-
-    zlib's `max_length` stops inflating at the cap and leaves the rest of the input in
-    `unconsumed_tail`, so a bomb is detected after `limit + 1` bytes, whatever its ratio.
-    """
-
-    def __init__(self, kind: str, limit: int) -> None:
-        self._kind = kind
-        self._limit = limit
-        self._produced = 0
-        self._decoder: zlib._Decompress | None = None
-        self._pending = b""  # deflate: the first bytes, until the format can be told
-        self._done = False
-
-    @classmethod
-    def for_encoding(cls, header: str, limit: int) -> _Inflater | None:
-        codings = [c.strip().lower() for c in header.split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if not codings:
-            return cls("identity", limit)
-        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-            return cls("deflate" if codings[0] == "deflate" else "gzip", limit)
-        return None  # br, zstd, compress, or stacked codings: none of which we asked for
-
-    def feed(self, data: bytes) -> bytes:
-        if self._kind == "identity":
-            return self._count(data)
-        if self._done or not data:
-            return b""
-        if self._decoder is None:
-            self._pending += data
-            if self._kind == "deflate" and len(self._pending) < 2:
-                return b""
-            self._decoder = zlib.decompressobj(self._wbits(self._pending))
-            data, self._pending = self._pending, b""
-        return self._inflate(data)
-
-    def finish(self) -> bytes:
-        if self._kind == "identity" or self._done:
-            return b""
-        if self._decoder is None:
-            if not self._pending:
-                return b""  # an empty body with a Content-Encoding header
-            self._decoder = zlib.decompressobj(self._wbits(self._pending))
-            out = self._inflate(self._pending)
-        else:
-            out = b""
-        out += self._count(self._decoder.flush())
-        if not self._decoder.eof and not self._done:
-            raise EOFError("compressed stream ended before its end marker")
-        return out
-
-    def _wbits(self, head: bytes) -> int:
-        if self._kind == "gzip":
-            return 16 + zlib.MAX_WBITS
-        # RFC 9110 §8.4.1.2 "deflate" is a zlib stream (RFC 1950), but servers have long sent raw
-        # DEFLATE (RFC 1951) under that name; a zlib header is two bytes that are a multiple of 31.
-        if len(head) >= 2 and head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0:
-            return zlib.MAX_WBITS
-        return -zlib.MAX_WBITS
-
-    def _inflate(self, data: bytes) -> bytes:
-        assert self._decoder is not None
-        out = bytearray()
-        while data:
-            if self._decoder.eof:
-                # RFC 1952 §2.2: a gzip body may be several members one after the other.
-                if self._kind != "gzip" or not data.startswith(_GZIP_MAGIC):
-                    self._done = True  # trailing garbage after the stream: ignored, as gzip(1)
-                    break
-                self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            chunk = self._decoder.decompress(data, self._limit - self._produced + 1)
-            out += self._count(chunk)
-            if self._decoder.eof:
-                data = self._decoder.unused_data
-            elif not chunk and self._decoder.unconsumed_tail == data:
-                break  # no progress (cannot happen while there is room left; never spin)
-            else:
-                data = self._decoder.unconsumed_tail
-        return bytes(out)
-
-    def _count(self, data: bytes) -> bytes:
-        self._produced += len(data)
-        if self._produced > self._limit:
-            raise _TooLarge
-        return data
 
 
 def retry_after_seconds(value: str | None, *, date: str | None, now: float) -> float | None:

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from monitor.core.errors import PermanentError
-from monitor.edges.store import _unavailable_as_transient
+from monitor.edges.db import unavailable_as_transient
 
 
 def migrations_dir() -> Path:
@@ -37,7 +37,7 @@ def _config() -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is there already)."""
     config = _config()
-    with _unavailable_as_transient(engine), engine.begin() as conn:
+    with unavailable_as_transient(engine), engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
@@ -45,7 +45,7 @@ def upgrade(engine: Engine) -> None:
 def pending(engine: Engine) -> list[str]:
     """Revisions not yet applied (empty when the schema is current)."""
     script = ScriptDirectory.from_config(_config())
-    with _unavailable_as_transient(engine), engine.connect() as conn:
+    with unavailable_as_transient(engine), engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     heads = set(script.get_heads())
     if current == heads:

@@ -1,10 +1,11 @@
-"""Storage: feeds and their polling state, articles, matches and the alert outbox.
+"""Storage: feeds and their polling state, and the ingest of articles, matches and alerts.
 
-The store is handed an `Engine` (built once, by the composition root, with `make_engine`);
+The store is handed an `Engine` (built once, by the composition root, with `db.make_engine`);
 nothing connects at import time. Every method is one short transaction. The important one is
 `ingest`: new articles, their matches and their alerts are written together or not at all, and
 "new" is decided by the database (`INSERT … ON CONFLICT DO NOTHING … RETURNING`), so a crash
-between fetching and committing loses nothing and a rerun alerts nothing twice.
+between fetching and committing loses nothing and a rerun alerts nothing twice. Reading and
+settling the queued alerts is the outbox's job (`outbox.Outbox`).
 
 Connection-level failures surface as `DatabaseUnavailable` (transient); anything else from the
 driver is a bug and propagates.
@@ -12,66 +13,19 @@ driver is a bug and propagates.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Connection, Engine, select, update
 
 from monitor.core.dedupe import guid_key, url_key
-from monitor.core.errors import DatabaseUnavailable
-from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
-from monitor.edges.schema import FAILED, PENDING, SENT, alerts, articles, feeds, matches
+from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
+from monitor.edges.db import insert_ignore, unavailable_as_transient
+from monitor.edges.schema import PENDING, alerts, articles, feeds, matches
 
 _BATCH = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters at 14 columns
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; for SQLite the parent folder is created and WAL is switched on."""
-    if url.startswith("sqlite"):
-        database = url.split(":///", 1)[1] if ":///" in url else ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets `monitor status` read while the daemon writes; foreign keys are off by default.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-@contextlib.contextmanager
-def _unavailable_as_transient(engine: Engine) -> Iterator[None]:
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        raise DatabaseUnavailable(f"database {engine.url!r}: {exc.orig or exc}") from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise DatabaseUnavailable(f"database {engine.url!r}: connection lost") from exc
-        raise
-
-
-def _insert(conn: Connection, table: Any) -> Insert:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,24 +83,12 @@ class IngestResult:
     alerts: int
 
 
-@dataclass(frozen=True, slots=True)
-class DueAlert:
-    """A pending alert with everything needed to render it. Match names are watchlist ids."""
-
-    id: int
-    destination: str
-    attempts: int
-    article: Article
-    source: str
-    matches: tuple[WatchlistMatch, ...]
-
-
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def ping(self) -> None:
-        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+        with unavailable_as_transient(self.engine), self.engine.connect() as conn:
             conn.execute(select(1))
 
     # -- feeds -------------------------------------------------------------------------------
@@ -154,13 +96,13 @@ class Store:
     def sync_feeds(self, defs: Iterable[FeedDef], now: datetime) -> None:
         """Insert new feeds (due at once), update changed ones, flag those gone from config."""
         wanted = {d.id: d for d in defs}
-        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
             existing = {r.id: r for r in conn.execute(select(feeds.c.id, feeds.c.url))}
             for d in wanted.values():
                 row = existing.get(d.id)
                 if row is None:
                     conn.execute(
-                        _insert(conn, feeds).values(
+                        insert_ignore(conn, feeds).values(
                             id=d.id, url=d.url, name=d.name, enabled=d.enabled, in_config=True,
                             created_at=now, next_poll_at=now, error_count=0, articles_seen=0,
                         )
@@ -180,7 +122,7 @@ class Store:
         query = select(*(feeds.c[name] for name in FeedRow.__slots__)).order_by(feeds.c.id)
         if ids is not None:
             query = query.where(feeds.c.id.in_(ids))
-        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+        with unavailable_as_transient(self.engine), self.engine.connect() as conn:
             return [FeedRow(**row._mapping) for row in conn.execute(query)]
 
     def due_feed_ids(self, now: datetime) -> list[str]:
@@ -190,12 +132,12 @@ class Store:
             .where((feeds.c.next_poll_at.is_(None)) | (feeds.c.next_poll_at <= now))
             .order_by(feeds.c.next_poll_at, feeds.c.id)
         )
-        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
+        with unavailable_as_transient(self.engine), self.engine.connect() as conn:
             return list(conn.scalars(query))
 
     def record_poll(self, feed_id: str, record: PollRecord, now: datetime) -> None:
         """Leave the outcome of a poll that brought no articles (304, unchanged, error)."""
-        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
             self._record(conn, feed_id, record, now, seen=0)
 
     @staticmethod
@@ -231,12 +173,12 @@ class Store:
             gkey = guid_key(article.guid)
             keyed.setdefault(gkey, (article, url_key(article.url)))
         new = matched = queued = 0
-        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
+        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
             fresh = self._unseen(conn, feed_id, keyed)
             for start in range(0, len(fresh), _BATCH):
                 batch = fresh[start : start + _BATCH]
                 rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in batch]
-                stmt = _insert(conn, articles).values(rows)
+                stmt = insert_ignore(conn, articles).values(rows)
                 inserted = conn.execute(stmt.returning(articles.c.id, articles.c.guid_key))
                 for article_id, gkey in inserted:
                     new += 1
@@ -291,7 +233,7 @@ class Store:
     ) -> int:
         if found:
             conn.execute(
-                _insert(conn, matches).values(
+                insert_ignore(conn, matches).values(
                     [
                         {
                             "article_id": article_id,
@@ -320,92 +262,8 @@ class Store:
             }
             for p in plans
         ]
-        result = conn.execute(_insert(conn, alerts).values(rows).returning(alerts.c.id))
+        result = conn.execute(insert_ignore(conn, alerts).values(rows).returning(alerts.c.id))
         return len(result.all())
-
-    # -- the outbox --------------------------------------------------------------------------
-
-    def due_alerts(self, now: datetime, limit: int = 100) -> list[DueAlert]:
-        """Pending alerts whose time has come, most urgent first, oldest first within that.
-
-        A destination with an alert waiting for its retry time is skipped as a whole until
-        then: an outage is the destination's, not the alert's, and alerts keep their order.
-        """
-        backing_off = select(alerts.c.destination).where(
-            alerts.c.status == PENDING, alerts.c.attempts > 0, alerts.c.next_attempt_at > now
-        )
-        query = (
-            select(
-                alerts.c.id.label("alert_id"),
-                alerts.c.destination,
-                alerts.c.attempts,
-                alerts.c.watchlists,
-                alerts.c.article_id,
-                feeds.c.name.label("feed_name"),
-                *(articles.c[name] for name in _ARTICLE_COLUMNS),
-            )
-            .join(articles, articles.c.id == alerts.c.article_id)
-            .join(feeds, feeds.c.id == articles.c.feed_id)
-            .where(alerts.c.status == PENDING, alerts.c.next_attempt_at <= now)
-            .where(alerts.c.destination.not_in(backing_off))
-            .order_by(alerts.c.priority.desc(), alerts.c.id)
-            .limit(limit)
-        )
-        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-            ids = list({r.article_id for r in rows})
-            found: dict[int, dict[str, WatchlistMatch]] = {}
-            if ids:
-                for m in conn.execute(select(matches).where(matches.c.article_id.in_(ids))):
-                    found.setdefault(m.article_id, {})[m.watchlist_id] = _match_from_row(m)
-        out = []
-        for r in rows:
-            by_id = found.get(r.article_id, {})
-            chosen = tuple(by_id[w] for w in r.watchlists if w in by_id)
-            out.append(
-                DueAlert(
-                    id=r.alert_id,
-                    destination=r.destination,
-                    attempts=r.attempts,
-                    article=_article_from_row(r._mapping),
-                    source=r.feed_name,
-                    matches=chosen,
-                )
-            )
-        return out
-
-    def mark_sent(self, alert_id: int, now: datetime, external_id: str | None) -> None:
-        self._set_alert(alert_id, status=SENT, sent_at=now, external_id=external_id,
-                        attempts=alerts.c.attempts + 1, last_error=None)  # fmt: skip
-
-    def mark_retry(self, alert_id: int, error: str, at: datetime) -> None:
-        self._set_alert(alert_id, next_attempt_at=at, last_error=error[:2000],
-                        attempts=alerts.c.attempts + 1)  # fmt: skip
-
-    def mark_failed(self, alert_id: int, error: str) -> None:
-        self._set_alert(alert_id, status=FAILED, last_error=error[:2000],
-                        attempts=alerts.c.attempts + 1)  # fmt: skip
-
-    def _set_alert(self, alert_id: int, **values: Any) -> None:
-        # Only a pending alert changes: a second deliverer can never resurrect a sent one.
-        query = update(alerts).where(and_(alerts.c.id == alert_id, alerts.c.status == PENDING))
-        with _unavailable_as_transient(self.engine), self.engine.begin() as conn:
-            conn.execute(query.values(**values))
-
-    def alert_counts(self) -> dict[str, dict[str, int]]:
-        """{destination: {status: count}} over the whole outbox."""
-        query = select(alerts.c.destination, alerts.c.status, func.count()).group_by(
-            alerts.c.destination, alerts.c.status
-        )
-        out: dict[str, dict[str, int]] = {}
-        with _unavailable_as_transient(self.engine), self.engine.connect() as conn:
-            for destination, status, count in conn.execute(query):
-                out.setdefault(destination, {})[status] = count
-        return out
-
-
-_ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "tags", "lang",
-                    "author", "published_at")  # fmt: skip
 
 
 def _article_row(
@@ -418,23 +276,5 @@ def _article_row(
     }  # fmt: skip
 
 
-def _article_from_row(row: Any) -> Article:
-    return Article(
-        feed_id=row["feed_id"], guid=row["guid"], url=row["url"], title=row["title"],
-        summary=row["summary"], content=row["content"], tags=tuple(row["tags"] or ()),
-        lang=row["lang"], author=row["author"], published_at=row["published_at"],
-    )  # fmt: skip
-
-
 def _hit_json(hit: Hit) -> dict[str, Any]:
     return {"term": hit.term, "field": hit.field, "start": hit.start, "end": hit.end}
-
-
-def _match_from_row(row: Any) -> WatchlistMatch:
-    return WatchlistMatch(
-        watchlist_id=row.watchlist_id,
-        name=row.watchlist_id,
-        priority=Priority(row.priority),
-        terms=tuple(row.terms),
-        hits=tuple(Hit(**h) for h in row.hits),
-    )

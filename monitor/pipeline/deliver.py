@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from monitor.core.errors import PermanentError, TransientError
 from monitor.core.render import AlertView
 from monitor.core.timing import retry_delay
-from monitor.edges.store import DueAlert
+from monitor.edges.outbox import DueAlert
 from monitor.pipeline.runtime import Runtime
 
 log = logging.getLogger("monitor.deliver")
@@ -48,17 +48,17 @@ def view_of(rt: Runtime, alert: DueAlert) -> AlertView:
 
 async def _deliver_to(rt: Runtime, destination: str, due: Sequence[DueAlert]) -> DeliveryReport:
     """Send in order; returns early (with `retried` set) when the destination is failing."""
-    store = rt.store
+    outbox = rt.outbox
     notifier = rt.notifiers.get(destination)
     report = DeliveryReport()
     for alert in due:
         if notifier is None:
             error = f"destination {destination!r} is no longer configured"
-            await asyncio.to_thread(store.mark_failed, alert.id, error)
+            await asyncio.to_thread(outbox.mark_failed, alert.id, error)
             report += DeliveryReport(failed=1)
             continue
         if not alert.matches:
-            await asyncio.to_thread(store.mark_failed, alert.id, "its matches are gone")
+            await asyncio.to_thread(outbox.mark_failed, alert.id, "its matches are gone")
             report += DeliveryReport(failed=1)
             continue
         try:
@@ -67,19 +67,19 @@ async def _deliver_to(rt: Runtime, destination: str, due: Sequence[DueAlert]) ->
             at = rt.clock() + retry_delay(alert.attempts + 1, exc.retry_after)
             log.warning("alert %d to %s: will retry at %s: %s", alert.id, destination,
                         at.isoformat(timespec="seconds"), exc)  # fmt: skip
-            await asyncio.to_thread(store.mark_retry, alert.id, str(exc), at)
+            await asyncio.to_thread(outbox.mark_retry, alert.id, str(exc), at)
             return report + DeliveryReport(retried=1)
         except PermanentError as exc:
             log.error("alert %d to %s: failed for good: %s", alert.id, destination, exc)
-            await asyncio.to_thread(store.mark_failed, alert.id, str(exc))
+            await asyncio.to_thread(outbox.mark_failed, alert.id, str(exc))
             report += DeliveryReport(failed=1)
             continue
         except Exception as exc:  # a bug in a notifier must not lose the alert
             log.exception("alert %d to %s: unexpected error", alert.id, destination)
             at = rt.clock() + retry_delay(alert.attempts + 1)
-            await asyncio.to_thread(store.mark_retry, alert.id, f"{type(exc).__name__}: {exc}", at)
+            await asyncio.to_thread(outbox.mark_retry, alert.id, f"{type(exc).__name__}: {exc}", at)
             return report + DeliveryReport(retried=1)
-        await asyncio.to_thread(store.mark_sent, alert.id, rt.clock(), external_id)
+        await asyncio.to_thread(outbox.mark_sent, alert.id, rt.clock(), external_id)
         report += DeliveryReport(sent=1)
     return report
 
@@ -89,7 +89,7 @@ async def deliver_due(rt: Runtime, *, batch: int = 200) -> DeliveryReport:
     total = DeliveryReport()
     paused: set[str] = set()  # destinations that failed this round wait for their retry time
     while True:
-        due = await asyncio.to_thread(rt.store.due_alerts, rt.clock(), batch)
+        due = await asyncio.to_thread(rt.outbox.due_alerts, rt.clock(), batch)
         by_destination: dict[str, list[DueAlert]] = {}
         for alert in due:
             if alert.destination not in paused:

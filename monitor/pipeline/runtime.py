@@ -1,7 +1,7 @@
 """What the pipeline runs with: the config in force, its compiled matcher, and the edges.
 
-A `Runtime` is immutable. A config reload builds a new one around the same store and HTTP
-client and swaps it in whole, so a poll or a delivery in flight finishes on the config it
+A `Runtime` is immutable. A config reload builds a new one around the same store, outbox and
+HTTP client and swaps it in whole, so a poll or a delivery in flight finishes on the config it
 started with, never on half of each.
 """
 
@@ -20,6 +20,7 @@ from monitor.core.route import Route
 from monitor.core.timing import parse_clock, parse_window
 from monitor.edges.config import Config, FeedSpec
 from monitor.edges.notify import Notifier
+from monitor.edges.outbox import Outbox
 from monitor.edges.store import FeedDef, Store
 
 
@@ -32,6 +33,7 @@ class Runtime:
     config: Config
     matcher: Matcher
     store: Store
+    outbox: Outbox
     client: httpx.AsyncClient
     notifiers: Mapping[str, Notifier]
     clock: Callable[[], datetime] = utc_now

@@ -84,7 +84,7 @@ def test_match_contract_output(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["a1", "a2", "a3", "a4", "a5"]
-    assert rows[0] == {"id": "a1", "watchlists": ["taiwan"], "hits": {"taiwan": ["Taiwan"]}}
+    assert rows[0] == {"id": "a1", "watchlists": ["taiwan"], "hits": {"taiwan": ["Taiwan*"]}}
     assert rows[1]["watchlists"] == ["new-start"]
     assert rows[2] == {"id": "a3", "watchlists": [], "hits": {}}
     assert rows[3]["hits"]["ukraine"] == ["Украин*", "Киев*"]

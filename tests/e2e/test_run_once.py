@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from monitor.edges.db import make_engine
 from monitor.edges.schema import alerts
-from monitor.edges.store import make_engine
 from tests.e2e.harness import CHAT_ID, DEMO_FEED, Monitor, environment, make_config, rss
 from tests.fakes.bot_api import DEFAULT_TOKEN, Canned, FakeBotApi
 from tests.fakes.feed_server import FeedServer

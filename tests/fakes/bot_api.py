@@ -6,8 +6,8 @@ the long-poll `timeout` waits on a condition, never spins), answerCallbackQuery,
 setMyCommands and getMyCommands, and validates the way Telegram does:
 
 - an unknown token gets 401 Unauthorized, an unknown method 404 Not Found;
-- with parse_mode HTML the text is parsed: a tag the Bot API does not list, an unclosed or
-  mismatched tag, a bare `<` or an `&` that is not an entity gets
+- with parse_mode HTML the text is parsed (tests/fakes/telegram_html.py): a tag the Bot API does
+  not list, an unclosed or mismatched tag, a bare `<` or an `&` that is not an entity gets
   400 "Bad Request: can't parse entities: ...";
 - a text over 4096 UTF-16 code units after entity parsing (how the Bot API counts) gets
   400 "Bad Request: message is too long".
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import email.parser
 import email.policy
-import html
 import json
 import re
 import socket
@@ -39,21 +38,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakes.telegram_html import HtmlParseError, parse_html
+
 __all__ = ["DEFAULT_TOKEN", "ApiCall", "Canned", "FakeBotApi", "SentMessage", "bot_api"]
 
 DEFAULT_TOKEN = "123456789:AAFake-token_for-tests_0123456789abcd"
 MESSAGE_LIMIT = 4096
 
-# Bot API "Formatting options", HTML style: the only tags it accepts.
-_TAG_NAMES = "b strong i em u ins s strike del span tg-spoiler a tg-emoji code pre blockquote"
-SUPPORTED_TAGS = frozenset(_TAG_NAMES.split())
-_TAG = re.compile(
-    r"<(/?)([A-Za-z][A-Za-z0-9-]*)"
-    r"((?:\s+[A-Za-z_:][A-Za-z0-9_:.-]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*)\s*>"
-)
-# "All numerical HTML entities are supported. The API currently supports only the following
-# named HTML entities: &lt;, &gt;, &amp; and &quot;."
-_ENTITY = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|(lt|gt|amp|quot));")
 # Parameters that are strings even when they look like JSON ("123", "true").
 _STRING_PARAM_NAMES = (
     "text caption parse_mode callback_query_id url query description short_description name "
@@ -63,55 +54,8 @@ _STRING_PARAM_NAMES = (
 _STRING_PARAMS = frozenset(_STRING_PARAM_NAMES.split())
 
 
-class _ParseError(Exception):
-    pass
-
-
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
-
-
-def parse_html(text: str) -> str:
-    """The visible text of a Telegram-HTML message; raises _ParseError where Telegram would."""
-
-    def offset(i: int) -> int:
-        return len(text[:i].encode("utf-8"))
-
-    out: list[str] = []
-    stack: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "<":
-            m = _TAG.match(text, i)
-            if m is None:
-                raise _ParseError(f"Unexpected character '<' at byte offset {offset(i)}")
-            closing, name = m.group(1) == "/", m.group(2).lower()
-            if name not in SUPPORTED_TAGS:
-                raise _ParseError(f'Unsupported start tag "{name}" at byte offset {offset(i)}')
-            if closing:
-                if not stack or stack[-1] != name:
-                    raise _ParseError(f"Unexpected end tag at byte offset {offset(i)}")
-                stack.pop()
-            else:
-                if name == "blockquote" and "blockquote" in stack:
-                    raise _ParseError("Blockquote entities can't be nested")
-                if name == "a" and "href" not in m.group(3):
-                    raise _ParseError(f'Tag "a" must have attribute "href" at byte {offset(i)}')
-                stack.append(name)
-            i = m.end()
-        elif ch == "&":
-            m = _ENTITY.match(text, i)
-            if m is None:
-                raise _ParseError(f"Character entity expected at byte offset {offset(i)}")
-            out.append(html.unescape(m.group(0)))
-            i = m.end()
-        else:
-            out.append(ch)
-            i += 1
-    if stack:
-        raise _ParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
-    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -345,7 +289,7 @@ class FakeBotApi:
         if isinstance(parse_mode, str) and parse_mode.lower() == "html":
             try:
                 visible = parse_html(text)
-            except _ParseError as exc:
+            except HtmlParseError as exc:
                 raise _ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
         elif parse_mode is not None:
             raise _ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode!r} in fake")

@@ -17,11 +17,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from monitor.edges.db import make_engine
 from monitor.edges.migrate import upgrade
+from monitor.edges.outbox import Outbox
 from monitor.edges.schema import metadata
-from monitor.edges.store import Store, make_engine
+from monitor.edges.store import Store
 
-__all__ = ["db_url", "engine", "pg_url", "store"]
+__all__ = ["db_url", "engine", "outbox", "pg_url", "store"]
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -96,3 +98,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def store(engine: Engine) -> Store:
     return Store(engine)
+
+
+@pytest.fixture
+def outbox(engine: Engine) -> Outbox:
+    return Outbox(engine)

@@ -13,7 +13,8 @@ import telegram
 
 from monitor.core.errors import PermanentError, TransientError
 from monitor.core.model import Article, Hit, Priority, WatchlistMatch
-from monitor.core.render import AlertView, render_telegram_html
+from monitor.core.render import AlertView
+from monitor.core.render_telegram import render_telegram_html
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.telegram import TelegramNotifier, make_bot
 from tests.fakes.bot_api import Canned, FakeBotApi

@@ -21,6 +21,7 @@ from monitor.core.match import Matcher
 from monitor.core.render import AlertView
 from monitor.edges.config import Config, load_config
 from monitor.edges.fetch import make_client
+from monitor.edges.outbox import Outbox
 from monitor.edges.schema import articles
 from monitor.edges.settings import settings_from_env
 from monitor.edges.store import Store
@@ -82,6 +83,7 @@ Build = Callable[..., Runtime]
 async def build(tmp_path: Path, engine: Engine, feed_server: FeedServer) -> AsyncIterator[Build]:
     client = make_client(user_agent="monitor-tests", timeout=5.0, max_connections=8)
     store = Store(engine)
+    outbox = Outbox(engine)
 
     def make(
         feeds: dict[str, str],
@@ -96,6 +98,7 @@ async def build(tmp_path: Path, engine: Engine, feed_server: FeedServer) -> Asyn
             config=config,
             matcher=Matcher(config.watchlists),
             store=store,
+            outbox=outbox,
             client=client,
             notifiers={d: FakeNotifier(d) for d in destinations},
             clock=clock or Clock(),
@@ -196,7 +199,7 @@ async def test_delivery_retries_transient_fails_permanent_and_keeps_order(
         "new-start", "taiwan", "greenland", "ukraine"
     }  # fmt: skip
     assert (await deliver_due(rt)).sent == 0
-    assert rt.store.alert_counts() == {"desk": {"sent": 4}, "mail": {"sent": 3, "failed": 1}}
+    assert rt.outbox.alert_counts() == {"desk": {"sent": 4}, "mail": {"sent": 3, "failed": 1}}
 
 
 async def test_a_notifier_bug_does_not_lose_the_alert(
@@ -224,7 +227,7 @@ async def test_alerts_for_a_removed_destination_are_failed_with_a_reason(
     await poll_feeds(rt, ["f"])
     renamed = build({"f": feed_server.url("/ok.xml")}, destinations=("new",))
     assert (await deliver_due(renamed)).failed == 1
-    assert renamed.store.alert_counts() == {"old": {"failed": 1}}
+    assert renamed.outbox.alert_counts() == {"old": {"failed": 1}}
 
 
 @needs_corpus
@@ -255,6 +258,6 @@ async def test_real_corpus_goes_through_the_pipeline_twice_without_duplicates(
     clock.advance(3600)
     second = await poll_feeds(rt, list(feeds))
     assert sum(r.new for r in second) == 0
-    due = rt.store.due_alerts(clock.now, limit=10_000)
+    due = rt.outbox.due_alerts(clock.now, limit=10_000)
     assert len(due) == sum(r.alerts for r in first)
     assert all(a.matches for a in due)

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, func, select
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
+from monitor.edges.outbox import Outbox
 from monitor.edges.schema import alerts, articles, matches, metadata
 from monitor.edges.store import FeedDef, PollRecord, Store
 
@@ -95,9 +96,9 @@ def test_a_failing_plan_leaves_nothing_behind(fed: Store, engine: Engine) -> Non
     assert fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW).new == 1
 
 
-def test_outbox_due_order_and_state_changes(fed: Store) -> None:
+def test_outbox_due_order_and_state_changes(fed: Store, outbox: Outbox) -> None:
     fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
-    due = fed.due_alerts(NOW)
+    due = outbox.due_alerts(NOW)
     assert [d.destination for d in due] == ["desk"]  # mail waits an hour
     (alert,) = due
     assert alert.source == "Feed A"
@@ -105,27 +106,27 @@ def test_outbox_due_order_and_state_changes(fed: Store) -> None:
     assert [m.terms for m in alert.matches] == [("Taiwan",)]
     assert alert.matches[0].hits[0] == Hit(term="Taiwan", field="title", start=0, end=6)
 
-    fed.mark_retry(alert.id, "telegram down", NOW + timedelta(seconds=30))
-    assert fed.due_alerts(NOW) == []
+    outbox.mark_retry(alert.id, "telegram down", NOW + timedelta(seconds=30))
+    assert outbox.due_alerts(NOW) == []
     # The whole destination waits for the retry, so later alerts cannot overtake it.
     fed.ingest("a", [_article("g2", "https://x.org/2")], _match_all, _ok(), NOW)
-    assert fed.due_alerts(NOW + timedelta(seconds=29)) == []
-    retry, later = fed.due_alerts(NOW + timedelta(seconds=30))
+    assert outbox.due_alerts(NOW + timedelta(seconds=29)) == []
+    retry, later = outbox.due_alerts(NOW + timedelta(seconds=30))
     assert (retry.attempts, retry.article.guid, later.article.guid) == (1, "g1", "g2")
 
-    fed.mark_sent(retry.id, NOW, "42")
-    fed.mark_retry(retry.id, "late failure report", NOW)  # a sent alert never goes back
-    fed.mark_sent(later.id, NOW, "43")
-    assert [d.destination for d in fed.due_alerts(NOW + timedelta(hours=2))] == ["mail", "mail"]
-    counts = fed.alert_counts()
+    outbox.mark_sent(retry.id, NOW, "42")
+    outbox.mark_retry(retry.id, "late failure report", NOW)  # a sent alert never goes back
+    outbox.mark_sent(later.id, NOW, "43")
+    assert [d.destination for d in outbox.due_alerts(NOW + timedelta(hours=2))] == ["mail", "mail"]
+    counts = outbox.alert_counts()
     assert counts == {"desk": {"sent": 2}, "mail": {"pending": 2}}
 
 
-def test_failed_alert_is_recorded(fed: Store) -> None:
+def test_failed_alert_is_recorded(fed: Store, outbox: Outbox) -> None:
     fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
-    (alert,) = fed.due_alerts(NOW)
-    fed.mark_failed(alert.id, "400 Bad Request: chat not found")
-    assert fed.alert_counts()["desk"] == {"failed": 1}
+    (alert,) = outbox.due_alerts(NOW)
+    outbox.mark_failed(alert.id, "400 Bad Request: chat not found")
+    assert outbox.alert_counts()["desk"] == {"failed": 1}
 
 
 def test_feed_state_errors_count_and_reset(fed: Store) -> None:

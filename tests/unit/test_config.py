@@ -302,7 +302,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         },
         [
             f"{F}:2:18: unsupported URL scheme 'ftp' (use http, https or a file path)",
-            f"{F}:2:45: 'french' is not a language code such as 'fr' or 'pt-BR'",
+            f"{F}:2:45: 'french' is not a language code such as 'fr', 'pt-BR' or 'zh-Hant'",
             f"{F}:2:62: 'enabled' should be a valid boolean",
         ],
     ),

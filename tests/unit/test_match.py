@@ -91,6 +91,24 @@ PREFIX = [
     ("New STAR*", "New STOP", False),
 ]
 
+ARABIC = [
+    ("أوكرانيا", "الحرب في أوكرانيا", True),
+    ("أوكرانيا", "الحرب في اوكرانيا", True),  # hamza seat omitted, as often online
+    ("أوكرانيا", "مساعدات لأوكرانيا", True),  # ل "to"
+    ("أوكرانيا", "روسيا وأوكرانيا", True),  # و "and"
+    ("أوكرانيا", "بأوكرانيا اليوم", True),  # ب "in"
+    ("أوكراني*", "القوات الأوكرانية", True),  # ال + adjective
+    ("أوكراني*", "والأوكرانيين", True),  # و + ال
+    ("أوكراني*", "للأوكرانيين", True),  # ل + ال contracted
+    ("تايوان", "مضيق تايوان", True),
+    ("تايوان", "دعم لتايوان", True),
+    ("معاهدة", "المعاهدة", True),
+    ("نيو ستارت", "معاهدة نيو ستارت", True),
+    ("نيو ستارت", "معاهدة لنيو ستارت", True),
+    ("كييف", "كييفية", False),
+    ("تايوان", "تايلاند", False),
+]
+
 CJK = [
     ("台湾", "台湾海峡局势紧张", True),
     ("台湾", "中国台湾地区", True),
@@ -108,7 +126,7 @@ CJK = [
 ]
 
 
-@pytest.mark.parametrize(("term", "text", "expected"), WORD + PHRASE + PREFIX + CJK)
+@pytest.mark.parametrize(("term", "text", "expected"), WORD + PHRASE + PREFIX + ARABIC + CJK)
 def test_term_forms(term: str, text: str, expected: bool) -> None:
     assert _matches(term, text) is expected
 

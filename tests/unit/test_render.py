@@ -14,18 +14,20 @@ import pytest
 
 from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.core.render import (
-    TELEGRAM_LIMIT,
     AlertView,
     header_text,
     render_email,
-    render_telegram_html,
-    render_telegram_text,
     render_text,
     send_test_view,
     snippet,
+)
+from monitor.core.render_telegram import (
+    TELEGRAM_LIMIT,
+    render_telegram_html,
+    render_telegram_text,
     utf16_len,
 )
-from tests.fakes.bot_api import parse_html
+from tests.fakes.telegram_html import parse_html
 
 HOSTILE = "A & B <script>alert(\"x\")</script> 'q'"
 WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)

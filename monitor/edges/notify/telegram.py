@@ -46,7 +46,8 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from monitor.core.errors import MonitorError, PermanentError, TransientError
-from monitor.core.render import AlertView, render_telegram_html, render_telegram_text
+from monitor.core.render import AlertView
+from monitor.core.render_telegram import render_telegram_html, render_telegram_text
 
 logger = logging.getLogger(__name__)
 
