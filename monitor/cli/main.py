@@ -22,8 +22,8 @@ from monitor.cli import bootstrap
 from monitor.cli.status import print_status
 from monitor.core.errors import ConfigError, DatabaseUnavailable, PermanentError
 from monitor.core.match import Matcher
-from monitor.core.model import Article
-from monitor.core.render import send_test_view
+from monitor.core.model import Article, Hit
+from monitor.core.render import send_test_view, snippet
 from monitor.edges import migrate
 from monitor.edges.config import Config, load_watchlists
 from monitor.edges.outbox import Outbox
@@ -164,12 +164,22 @@ def _match_lines(lines: Sequence[str], matcher: Matcher, out: TextIO) -> int:
                     "id": item.get("id"),
                     "watchlists": sorted(m.watchlist_id for m in found),
                     "hits": {m.watchlist_id: list(m.terms) for m in found},
+                    "why": {m.watchlist_id: _why(article, m.hits) for m in found},
                 },
                 ensure_ascii=False,
             )
             + "\n"
         )
     return status
+
+
+def _why(article: Article, hits: Sequence[Hit]) -> list[dict[str, str]]:
+    """Each hit with its field and a short snippet, the hit marked «like this»."""
+    out = []
+    for hit in hits:
+        before, text, after = snippet(article.text(hit.field), hit.start, hit.end, width=80)
+        out.append({"term": hit.term, "field": hit.field, "snippet": f"{before}«{text}»{after}"})
+    return out
 
 
 def cmd_match(args: argparse.Namespace) -> int:

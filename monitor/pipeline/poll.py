@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.core.errors import DatabaseUnavailable, MonitorError, TransientError
@@ -20,7 +20,8 @@ from monitor.core.model import AlertPlan, Article, WatchlistMatch
 from monitor.core.route import route
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
-from monitor.edges.parse import parse_feed
+from monitor.edges.language import detect_language
+from monitor.edges.parse import ParsedFeed, parse_feed
 from monitor.edges.store import FeedRow, Plan, PollRecord
 from monitor.pipeline.runtime import Runtime
 
@@ -35,6 +36,22 @@ class PollReport:
     matched: int = 0
     alerts: int = 0
     error: str | None = None
+
+
+def _parse(
+    body: bytes, *, feed_id: str, url: str, content_type: str | None, lang_hint: str | None
+) -> ParsedFeed:
+    """Parse, then guess the language of entries that neither the config nor the feed gave."""
+    parsed = parse_feed(
+        body, feed_id=feed_id, url=url, content_type=content_type, lang_hint=lang_hint
+    )
+    if all(a.lang for a in parsed.articles):
+        return parsed
+    articles = tuple(
+        a if a.lang else replace(a, lang=detect_language(f"{a.title}. {a.summary}"))
+        for a in parsed.articles
+    )
+    return replace(parsed, articles=articles)
 
 
 def _plan(rt: Runtime, spec: FeedSpec, now: datetime) -> Plan:
@@ -75,7 +92,7 @@ async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollRep
             return PollReport(spec.id, record.status)
         # Parsing is CPU-bound (feedparser costs ~12 µs per element): off the event loop.
         parsed = await asyncio.to_thread(
-            parse_feed,
+            _parse,
             result.body,
             feed_id=spec.id,
             url=result.final_url,

@@ -84,9 +84,19 @@ def test_match_contract_output(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["a1", "a2", "a3", "a4", "a5"]
-    assert rows[0] == {"id": "a1", "watchlists": ["taiwan"], "hits": {"taiwan": ["Taiwan*"]}}
+    contract = [{k: r[k] for k in ("id", "watchlists", "hits")} for r in rows]
+    assert contract[0] == {"id": "a1", "watchlists": ["taiwan"], "hits": {"taiwan": ["Taiwan*"]}}
+    assert rows[0]["why"] == {
+        "taiwan": [
+            {
+                "term": "Taiwan*",
+                "field": "title",
+                "snippet": "«Taïwan» : Pékin multiplie les manœuvres",
+            }
+        ]
+    }
     assert rows[1]["watchlists"] == ["new-start"]
-    assert rows[2] == {"id": "a3", "watchlists": [], "hits": {}}
+    assert contract[2] == {"id": "a3", "watchlists": [], "hits": {}}
     assert rows[3]["hits"]["ukraine"] == ["Украин*", "Киев*"]
     assert rows[4]["watchlists"] == ["greenland"]
 
@@ -109,7 +119,7 @@ def test_match_reads_stdin_and_reports_bad_lines(tmp_path: Path) -> None:
     assert first["watchlists"] == ["greenland", "new-start", "taiwan", "ukraine"]
     assert first["id"] == 1
     assert bad["line"] == 2 and "error" in bad
-    assert last == {"id": "x", "watchlists": [], "hits": {}}
+    assert last == {"id": "x", "watchlists": [], "hits": {}, "why": {}}
     assert "line 2:" in result.stderr
 
 
