@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: install install-dev run once check test lint unit pg bench clean
+.PHONY: install install-dev run once check test lint unit pg bench bench-match evaluate clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is needed" >&2; exit 1; }
@@ -50,6 +50,16 @@ lint: install-dev
 ## test: lint, types, import layers and the whole suite (PostgreSQL and SQLite)
 test: install-dev pg lint
 	$(BIN)/pytest
+
+## bench-match: matching speed with 10, 1,000 and 10,000 terms (flat is the claim)
+bench-match: install-dev
+	$(BIN)/python -m tests.bench.bench_match --json bench-results/match.json
+
+bench: bench-match
+
+## evaluate: precision and recall of the shipped watchlists on the labelled sets
+evaluate: install-dev
+	$(BIN)/python -m tests.evaluate
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -8,19 +8,28 @@ start at once, so the first alerts appear seconds after start. `max_instances=1`
 
 A failing database is reported and retried on the next tick; nothing here exits on an error.
 `stop()` (wired to SIGTERM/SIGINT by the CLI) lets the jobs in flight finish, then returns.
+
+Config reload: a watcher notices edits under the config folder (within about 200 ms); the new
+config is validated in full and built into a new `Runtime` off the event loop; only if that
+succeeds, and the files did not change again meanwhile, is it swapped in, feeds synced (new
+feeds poll at once, removed ones stop) and the old notifiers closed once the jobs that use them
+finish. An invalid config is logged problem by problem and recorded for `monitor status`, and
+the last good config stays in force.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.core.errors import DatabaseUnavailable
+from monitor.core.errors import ConfigError, DatabaseUnavailable
+from monitor.edges.state import State
+from monitor.edges.watch import config_changes, fingerprint
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
 from monitor.pipeline.runtime import Runtime
@@ -28,17 +37,101 @@ from monitor.pipeline.runtime import Runtime
 log = logging.getLogger("monitor.scheduler")
 
 
+#: Builds a Runtime for the config as it is on disk now, around the given one's store, outbox
+#: and HTTP client; raises ConfigError when the config is invalid.
+Rebuild = Callable[[Runtime], Runtime]
+STATE_KEY = "config"
+
+
 class Daemon:
-    def __init__(self, runtime: Runtime, *, tick: float = 2.0, concurrency: int = 8) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        rebuild: Rebuild | None = None,
+        state: State | None = None,
+        tick: float = 1.0,
+        concurrency: int = 8,
+    ) -> None:
         self.runtime = runtime
+        self.rebuild = rebuild
+        self.state = state
         self.tick = tick
         self.concurrency = concurrency
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
-    def replace_runtime(self, runtime: Runtime) -> None:
-        """Swap in a new config; jobs already running finish on the old one."""
-        self.runtime = runtime
+    def _record(self, value: dict[str, object]) -> None:
+        if self.state is None:
+            return
+        try:
+            self.state.put(STATE_KEY, value, self.runtime.clock())
+        except DatabaseUnavailable as exc:  # the log line above it says the same thing
+            log.warning("could not record the config state: %s", exc)
+
+    def _loaded(self) -> dict[str, object]:
+        config = self.runtime.config
+        return {"ok": True, "feeds": len(config.feeds), "watchlists": len(config.watchlists),
+                "destinations": len(config.destinations)}  # fmt: skip
+
+    async def reload(self, changed: Iterable[str] = ()) -> bool:
+        """Validate the config on disk and swap it in; keep the current one if it is invalid."""
+        assert self.rebuild is not None
+        folder = self.runtime.config.dir
+        for _ in range(5):
+            before = await asyncio.to_thread(fingerprint, folder)
+            try:
+                fresh = await asyncio.to_thread(self.rebuild, self.runtime)
+            except ConfigError as exc:
+                if await asyncio.to_thread(fingerprint, folder) != before:
+                    continue  # still being written: read it again
+                log.error("config reload failed; the last good config stays in force:")
+                for problem in exc.problems:
+                    log.error("  %s", problem)
+                problems = [str(p) for p in exc.problems]
+                await asyncio.to_thread(self._record, {"ok": False, "problems": problems,
+                                                       "files": sorted(changed)})  # fmt: skip
+                return False
+            if await asyncio.to_thread(fingerprint, folder) != before:
+                await _close_notifiers(fresh)
+                continue
+            await asyncio.to_thread(fresh.store.sync_feeds, fresh.feed_defs(), fresh.clock())
+            old, self.runtime = self.runtime, fresh
+            self._retire(old)
+            await asyncio.to_thread(self._record, self._loaded())
+            log.info("config reloaded: %s", _summary(fresh))
+            return True
+        log.error("config reload gave up: the files kept changing while being read")
+        return False
+
+    def _retire(self, old: Runtime) -> None:
+        """Close the old notifiers once the jobs that may still use them have finished."""
+        running = set(self._inflight)
+
+        async def retire() -> None:
+            if running:
+                await asyncio.wait(running)
+            await _close_notifiers(old)
+
+        self._spawn(retire())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _watch_config(self) -> None:
+        try:
+            async for changed in config_changes(self.runtime.config.dir, self._stop):
+                try:
+                    await self.reload(changed)
+                except DatabaseUnavailable as exc:
+                    log.warning("config reload: database unavailable, will retry: %s", exc)
+                except Exception:
+                    log.exception("config reload: unexpected error; the current config stays")
+        except Exception:
+            log.exception("watching the config folder failed; edits need a restart now")
 
     def stop(self) -> None:
         self._stop.set()
@@ -82,9 +175,10 @@ class Daemon:
                 misfire_grace_time=None,
             )
         scheduler.start()
-        log.info("daemon started: %d feeds, %d watchlists, %d destinations",
-                 len(self.runtime.config.feeds), len(self.runtime.config.watchlists),
-                 len(self.runtime.config.destinations))  # fmt: skip
+        if self.rebuild is not None:
+            self._spawn(self._watch_config())
+        await asyncio.to_thread(self._record, self._loaded())
+        log.info("daemon started: %s", _summary(self.runtime))
         try:
             await self._stop.wait()
         finally:
@@ -92,4 +186,22 @@ class Daemon:
             if self._inflight:
                 log.info("stopping: waiting for %d running job(s)", len(self._inflight))
                 await asyncio.wait(set(self._inflight), timeout=30)
+            if self._background:
+                await asyncio.wait(set(self._background), timeout=10)
             log.info("daemon stopped")
+
+
+def _summary(rt: Runtime) -> str:
+    config = rt.config
+    return (
+        f"{len(config.feeds)} feeds, {len(config.watchlists)} watchlists,"
+        f" {len(config.destinations)} destinations"
+    )
+
+
+async def _close_notifiers(rt: Runtime) -> None:
+    for notifier in rt.notifiers.values():
+        try:
+            await notifier.aclose()
+        except Exception:  # a notifier that fails to close must not stop the daemon
+            log.exception("closing %s", notifier.name)

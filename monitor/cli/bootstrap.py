@@ -106,6 +106,24 @@ def build_runtime(config: Config, engine: Engine, stdout: TextIO) -> Runtime:
     )
 
 
+def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
+    """The config as it is on disk now, around `rt`'s store, outbox and HTTP client.
+
+    Raises ConfigError (nothing is built) when the config is invalid. Environment settings are
+    those the process started with: the environment of a running process does not change.
+    """
+    config = load_config(rt.config.dir, rt.config.settings)
+    return Runtime(
+        config=config,
+        matcher=Matcher(config.watchlists),
+        store=rt.store,
+        outbox=rt.outbox,
+        client=rt.client,
+        notifiers=build_notifiers(config, stdout),
+        clock=rt.clock,
+    )
+
+
 async def close_runtime(rt: Runtime) -> None:
     for notifier in rt.notifiers.values():
         try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor import __version__
+from monitor.cli import backtest as backtest_cli
 from monitor.cli import bootstrap
 from monitor.cli.status import print_status
 from monitor.core.errors import ConfigError, DatabaseUnavailable, PermanentError
@@ -25,8 +26,11 @@ from monitor.core.match import Matcher
 from monitor.core.model import Article, Hit
 from monitor.core.render import send_test_view, snippet
 from monitor.edges import migrate
-from monitor.edges.config import Config, load_watchlists
+from monitor.edges.config import Config, load_config, load_watchlists
+from monitor.edges.db import make_engine
 from monitor.edges.outbox import Outbox
+from monitor.edges.settings import settings_from_env
+from monitor.edges.state import State
 from monitor.edges.store import Store
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
@@ -92,11 +96,18 @@ async def _run(config: Config, once: bool, stdout: TextIO) -> int:
                 file=sys.stderr,
             )
             return EXIT_OK
-        daemon = Daemon(rt)
+        daemon = Daemon(
+            rt,
+            rebuild=lambda current: bootstrap.rebuild_runtime(current, stdout),
+            state=State(store.engine),
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stop)
-        await daemon.run()
+        try:
+            await daemon.run()
+        finally:
+            rt = daemon.runtime  # the config in force at the end, reloads included
         return EXIT_OK
     finally:
         await bootstrap.close_runtime(rt)
@@ -121,15 +132,23 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = bootstrap.load(_config_dir(args), os.environ)
-    engine = bootstrap.engine_for(config)
+    # Status must work while the config on disk is broken: that is when it is needed most.
+    settings = settings_from_env(os.environ)
+    config: Config | None
+    try:
+        config = load_config(_config_dir(args), settings)
+    except ConfigError as exc:
+        config = None
+        for problem in exc.problems:
+            print(f"config on disk is invalid: {problem}", file=sys.stderr)
+    engine = make_engine(settings.database_url.get_secret_value())
     try:
         missing = migrate.pending(engine)
         if missing:
             print("the database has no current schema yet: run `monitor db upgrade` or "
                   "`monitor run`", file=sys.stderr)  # fmt: skip
             return EXIT_DATABASE
-        print_status(Store(engine), Outbox(engine), config, utc_now(), sys.stdout)
+        print_status(Store(engine), Outbox(engine), State(engine), config, utc_now(), sys.stdout)
     finally:
         engine.dispose()
     return EXIT_OK
@@ -191,6 +210,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     return _match_lines(lines, matcher, sys.stdout)
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    config = bootstrap.load(_config_dir(args), os.environ)
+    return backtest_cli.run_backtest(config, args, sys.stdout, sys.stderr)
+
+
 async def _send_test(config: Config, name: str) -> int:
     spec = config.destinations.get(name)
     if spec is None:
@@ -250,6 +274,8 @@ def _parser() -> argparse.ArgumentParser:
     match = add("match", cmd_match, "dry-run the watchlists on JSON lines (no database)")
     match.add_argument("file", nargs="?", metavar="FILE|-", help="JSON lines (default: stdin)")
     add("status", cmd_status, "feeds and alert queues, as tables")
+    backtest = add("backtest", cmd_backtest, "replay stored articles through the watchlists")
+    backtest_cli.add_arguments(backtest)
     db = add("db", lambda _a: 0, "database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="apply the migrations")

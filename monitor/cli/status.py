@@ -9,7 +9,9 @@ from typing import TextIO
 from monitor.edges.config import Config
 from monitor.edges.outbox import Outbox
 from monitor.edges.schema import FAILED, PENDING, SENT
+from monitor.edges.state import State
 from monitor.edges.store import Store
+from monitor.scheduler import STATE_KEY
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
@@ -40,24 +42,44 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def print_status(store: Store, outbox: Outbox, config: Config, now: datetime, out: TextIO) -> None:
+def config_lines(state: State, now: datetime) -> list[str]:
+    """What the running daemon last said about its config (reloads included)."""
+    recorded = state.get(STATE_KEY)
+    if recorded is None:
+        return ["no daemon has recorded its config yet"]
+    value, at = recorded
+    when = f"{at.isoformat(timespec='seconds')} ({_ago(at, now)})"
+    if value.get("ok"):
+        return [
+            f"in force since {when}: {value.get('feeds')} feeds, {value.get('watchlists')}"
+            f" watchlists, {value.get('destinations')} destinations"
+        ]
+    lines = [f"LAST RELOAD FAILED at {when}; the daemon kept its previous config:"]
+    lines += [f"  {problem}" for problem in value.get("problems", [])]
+    return lines
+
+
+def print_status(
+    store: Store, outbox: Outbox, state: State, config: Config | None, now: datetime, out: TextIO
+) -> None:
+    out.write("CONFIG\n" + "\n".join(config_lines(state, now)) + "\n\n")
     rows = []
     for feed in store.feeds():
         if not feed.in_config:
-            state = "removed"
+            mode = "removed"
         elif not feed.enabled:
-            state = "disabled"
+            mode = "disabled"
         else:
-            state = "on"
+            mode = "on"
         error = (feed.last_error or "").replace("\n", " ")
         rows.append(
             [
                 feed.id,
-                state,
+                mode,
                 _ago(feed.last_polled_at, now),
                 feed.last_status or "-",
                 str(feed.error_count),
-                _ago(feed.next_poll_at, now) if state == "on" else "-",
+                _ago(feed.next_poll_at, now) if mode == "on" else "-",
                 str(feed.articles_seen),
                 error[:80] + ("…" if len(error) > 80 else ""),
             ]
@@ -66,11 +88,12 @@ def print_status(store: Store, outbox: Outbox, config: Config, now: datetime, ou
     out.write(table(["FEED", "STATE", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL",
                      "ARTICLES", "LAST ERROR"], rows) + "\n\n")  # fmt: skip
     counts = outbox.alert_counts()
-    names = sorted(set(config.destinations) | set(counts))
+    destinations = config.destinations if config is not None else {}
+    names = sorted(set(destinations) | set(counts))
     alert_rows = []
     for name in names:
         by_status = counts.get(name, {})
-        spec = config.destinations.get(name)
+        spec = destinations.get(name)
         kind = spec.type if spec is not None else "(not configured)"
         alert_rows.append(
             [

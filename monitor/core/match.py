@@ -42,7 +42,7 @@ from monitor.core.model import FIELDS, Article, Hit, Term, Watchlist, WatchlistM
 class _Pattern:
     words: tuple[str, ...]
     gaps: tuple[str, ...]
-    prefix: bool
+    prefixes: tuple[bool, ...]  # per word: it ended with `*` in the term
     substring: str | None
 
 
@@ -61,9 +61,10 @@ class _Occ:
 class _CompiledTerm:
     text: str
     pid: int
-    cased: tuple[tuple[str, ...], bool] | None  # (words in original case, prefix)
+    cased: tuple[tuple[str, ...], tuple[bool, ...]] | None  # words in original case, prefixes
     near: tuple[int, ...]
     within: int
+    except_: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,20 +101,24 @@ class _Terms:
         return [self.terms[i] for i in sorted(indices)]
 
 
-def _split(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    spans = [(m.start(), m.end()) for m in TOKEN.finditer(text)]
-    words = tuple(text[s:e] for s, e in spans)
-    gaps = tuple(gap_key(text[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1))
-    return words, gaps
+def _words(folded: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
+    """Words, the punctuation that must sit between them, and which end with `*`."""
+    spans = [m.span() for m in TOKEN.finditer(folded)]
+    words = tuple(folded[s:e] for s, e in spans)
+    gaps = tuple(
+        gap_key(folded[spans[i][1] : spans[i + 1][0]].replace("*", ""))
+        for i in range(len(spans) - 1)
+    )
+    prefixes = tuple(folded[e : e + 1] == "*" for _, e in spans)
+    return words, gaps, prefixes
 
 
 def _pattern(text: str) -> _Pattern:
-    prefix = text.endswith("*")
-    body = fold(text[:-1] if prefix else text)
-    if is_substring_script(body):
-        return _Pattern((), (), prefix=False, substring=body.strip())
-    words, gaps = _split(body)
-    return _Pattern(words, gaps, prefix=prefix, substring=None)
+    folded = fold(text)
+    if is_substring_script(folded):
+        return _Pattern((), (), (), substring=folded.replace("*", "").strip())
+    words, gaps, prefixes = _words(folded)
+    return _Pattern(words, gaps, prefixes, substring=None)
 
 
 @dataclass
@@ -180,7 +185,7 @@ class Matcher:
         self._pids[pattern] = pid
         if pattern.substring is not None:
             self._substrings.setdefault(pattern.substring, []).append(pid)
-        elif len(pattern.words) == 1 and pattern.prefix:
+        elif pattern.words and pattern.prefixes[0]:
             self._prefix.setdefault(pattern.words[0], []).append(pid)
         elif pattern.words:
             self._first.setdefault(pattern.words[0], []).append(pid)
@@ -189,15 +194,15 @@ class Matcher:
     def _term(self, term: Term) -> _CompiledTerm:
         cased = None
         if term.case_sensitive:
-            prefix = term.text.endswith("*")
-            body = fold_cased(term.text[:-1] if prefix else term.text)
-            cased = (tuple(m.group() for m in TOKEN.finditer(body)), prefix)
+            words, _, prefixes = _words(fold_cased(term.text))
+            cased = (words, prefixes)
         return _CompiledTerm(
             text=term.text,
             pid=self._pid(term.text),
             cased=cased,
             near=tuple(self._pid(n) for n in term.near),
             within=term.within or 0,
+            except_=tuple(self._pid(e) for e in term.except_),
         )
 
     def _compile(self, wl: Watchlist) -> _CompiledWatchlist:
@@ -264,7 +269,10 @@ class Matcher:
             if length > len(form):
                 break
             for pid in self._prefix.get(form[:length], ()):
-                found.setdefault(pid, []).append(_Occ(name, i, i, *spans[i]))
+                last = self._continue(self._patterns[pid], words, spans, scan.folded, i)
+                if last is not None:
+                    occ = _Occ(name, i, last, spans[i][0], spans[last][1])
+                    found.setdefault(pid, []).append(occ)
 
     @staticmethod
     def _continue(
@@ -280,10 +288,7 @@ class Matcher:
             return None
         for k in range(1, count):
             word, want = words[i + k], pattern.words[k]
-            if pattern.prefix and k == count - 1:
-                if not word.startswith(want):
-                    return None
-            elif word != want:
+            if not (word.startswith(want) if pattern.prefixes[k] else word == want):
                 return None
             if gap_key(folded[spans[i + k - 1][1] : spans[i + k][0]]) != pattern.gaps[k - 1]:
                 return None
@@ -364,6 +369,9 @@ def _occurrences(
     fields: frozenset[str],
 ) -> list[_Occ]:
     occs = [o for o in found.get(term.pid, ()) if o.field in fields]
+    if occs and term.except_:
+        wider = [o for pid in term.except_ for o in found.get(pid, ())]
+        occs = [o for o in occs if not any(_inside(o, w) for w in wider)]
     if occs and term.cased is not None:
         occs = [o for o in occs if _case_matches(term.cased, scans[o.field], o)]
     if occs and term.near:
@@ -385,6 +393,10 @@ def _near_miss(
     inside = [o for o in raw if o.field in fields]
     if not inside:
         return f"{term.text!r} occurs only outside fields {sorted(fields)}"
+    if term.except_:
+        wider = [o for pid in term.except_ for o in found.get(pid, ())]
+        if all(any(_inside(o, w) for w in wider) for o in inside):
+            return f"{term.text!r} occurs only inside its 'except' expressions"
     if term.cased is not None and not any(
         _case_matches(term.cased, scans[o.field], o) for o in inside
     ):
@@ -392,15 +404,22 @@ def _near_miss(
     return f"{term.text!r} occurs, but no near term within {term.within} words"
 
 
-def _case_matches(cased: tuple[tuple[str, ...], bool], scan: _FieldScan, occ: _Occ) -> bool:
-    words, prefix = cased
+def _case_matches(
+    cased: tuple[tuple[str, ...], tuple[bool, ...]], scan: _FieldScan, occ: _Occ
+) -> bool:
+    words, prefixes = cased
     start, end = scan.original(occ.start, occ.end)
     found = [m.group() for m in TOKEN.finditer(fold_cased(scan.text[start:end]))]
     if len(found) != len(words):
         return False
-    if prefix:
-        return found[:-1] == list(words[:-1]) and found[-1].startswith(words[-1])
-    return found == list(words)
+    return all(
+        got.startswith(want) if prefix else got == want
+        for got, want, prefix in zip(found, words, prefixes, strict=True)
+    )
+
+
+def _inside(occ: _Occ, wider: _Occ) -> bool:
+    return occ.field == wider.field and wider.start <= occ.start and occ.end <= wider.end
 
 
 def _distance(a: _Occ, b: _Occ) -> int:
@@ -463,21 +482,22 @@ def redundant_terms(wl: Watchlist) -> list[tuple[str, int, str, str]]:
     """
     out = []
     for section, terms in (("any", wl.match.any), ("none", wl.match.none)):
-        seen: dict[tuple[_Pattern, bool, tuple[str, ...], int | None], str] = {}
+        seen: dict[tuple[_Pattern, bool, tuple[str, ...], int | None, tuple[str, ...]], str] = {}
         prefixes: list[tuple[str, str]] = []  # plain one-word prefix terms: (prefix, as written)
         for term in terms:
             pattern = _pattern(term.text)
-            plain = not term.near and not term.case_sensitive
-            if plain and pattern.prefix and len(pattern.words) == 1:
+            plain = not term.near and not term.case_sensitive and not term.except_
+            if plain and len(pattern.words) == 1 and pattern.prefixes[0]:
                 prefixes.append((pattern.words[0], term.text))
         for index, term in enumerate(terms):
             pattern = _pattern(term.text)
-            key = (pattern, term.case_sensitive, term.near, term.within)
+            key = (pattern, term.case_sensitive, term.near, term.within, term.except_)
             if key in seen:
                 out.append((section, index, term.text, seen[key]))
                 continue
             seen[key] = term.text
-            if len(pattern.words) == 1 and not pattern.prefix and not term.near:
+            single = len(pattern.words) == 1 and not pattern.prefixes[0]
+            if single and not term.near and not term.except_:
                 for prefix, written in prefixes:
                     if written != term.text and pattern.words[0].startswith(prefix):
                         out.append((section, index, term.text, written))

@@ -8,6 +8,7 @@ and hits are plain frozen dataclasses because they are made by the thousand on t
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -39,25 +40,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+_STAR_MISUSE = re.compile(r"(?:^|[^\w])\*|\*\w")  # a `*` must end a word, not start or split one
+
+
 def check_term_text(text: str) -> str:
     """Reject term text that cannot be matched sensibly; return it stripped.
 
-    The rules keep matching linear and predictable: no pattern syntax beyond one trailing `*`,
-    no empty or punctuation-only terms, no prefix so short it would match most words.
+    The rules keep matching linear and predictable: no pattern syntax beyond `*` at the end of
+    a word, no empty or punctuation-only terms, no prefix so short it would match most words.
     """
     text = text.strip()
     if not text:
         raise ValueError("a term must not be empty")
     if len(text) > MAX_TERM_CHARS:
         raise ValueError(f"a term is at most {MAX_TERM_CHARS} characters")
-    body = text[:-1] if text.endswith("*") else text
-    if "*" in body:
-        raise ValueError(f"term {text!r}: '*' is only allowed at the end of a term")
-    if not any(ch.isalnum() for ch in body):
+    if _STAR_MISUSE.search(text):
+        raise ValueError(f"term {text!r}: '*' is only allowed at the end of a word")
+    if not any(ch.isalnum() for ch in text):
         raise ValueError(f"term {text!r} has no letters or digits")
-    if text.endswith("*"):
-        last_word = body.split()[-1] if body.split() else ""
-        if sum(ch.isalnum() for ch in last_word) < MIN_PREFIX_CHARS and body.isascii():
+    for word in re.findall(r"(\w+)\*", text):
+        if len(word) < MIN_PREFIX_CHARS and word.isascii():
             raise ValueError(
                 f"term {text!r}: a prefix needs at least {MIN_PREFIX_CHARS} letters before '*'"
             )
@@ -71,6 +73,10 @@ class Term(_Frozen):
     case_sensitive: bool = False
     near: tuple[str, ...] = ()
     within: Annotated[int, Field(ge=1, le=MAX_WITHIN)] | None = None
+    #: Longer expressions that contain the term but mean something else (`Chicken Kiev` for
+    #: `Kiev`): an occurrence inside one of them does not count. Unlike `none`, the rest of the
+    #: article still counts.
+    except_: Annotated[tuple[str, ...], Field(alias="except")] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -86,7 +92,7 @@ class Term(_Frozen):
     def _check_text(cls, value: str) -> str:
         return check_term_text(value)
 
-    @field_validator("near")
+    @field_validator("near", "except_")
     @classmethod
     def _check_near(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(check_term_text(v) for v in value)

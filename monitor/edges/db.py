@@ -3,7 +3,8 @@
 Contract: `make_engine(url)` builds the one `Engine` a process uses (nothing connects at import
 time); `unavailable_as_transient(engine)` turns connection-level failures into
 `DatabaseUnavailable` (transient) and lets anything else from the driver, a bug, propagate;
-`insert_ignore(conn, table)` is an INSERT that skips rows conflicting with a unique key, in the
+`insert_ignore(conn, table)` is an INSERT that skips rows conflicting with a unique key, and
+`upsert(conn, table, keys, values)` one that updates them instead, both in the
 connection's dialect (PostgreSQL or SQLite).
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 from monitor.core.errors import DatabaseUnavailable
 
-__all__ = ["insert_ignore", "make_engine", "unavailable_as_transient"]
+__all__ = ["insert_ignore", "make_engine", "unavailable_as_transient", "upsert"]
 
 
 def make_engine(url: str) -> Engine:
@@ -63,4 +64,14 @@ def insert_ignore(conn: Connection, table: Any) -> Insert:
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+
+def upsert(conn: Connection, table: Any, keys: list[str], values: dict[str, Any]) -> Insert:
+    """An INSERT that, on a conflict over `keys`, sets `values` on the existing row instead."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_update(index_elements=keys, set_=values)
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_update(index_elements=keys, set_=values)
     raise NotImplementedError(f"unsupported database dialect {dialect!r}")

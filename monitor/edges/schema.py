@@ -151,4 +151,14 @@ alerts = Table(
     Index(None, "status", "next_attempt_at"),
 )
 
+#: What the daemon wants other processes (`monitor status`) to know: e.g. the last config
+#: reload and its problems. One row per key, overwritten.
+daemon_state = Table(
+    "daemon_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 PENDING, SENT, FAILED = "pending", "sent", "failed"

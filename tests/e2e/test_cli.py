@@ -135,7 +135,8 @@ def test_db_upgrade_then_status(tmp_path: Path, config_copy: Path) -> None:
     assert again.returncode == 0
     status = _monitor("status", "--config", str(config_copy), env=env)
     assert status.returncode == 0
-    assert status.stdout.splitlines()[0] == "FEEDS"
+    assert status.stdout.splitlines()[0] == "CONFIG"
+    assert "FEEDS" in status.stdout.splitlines()
     console_row = next(line for line in status.stdout.splitlines() if line.startswith("console"))
     assert console_row.split() == ["console", "console", "0", "0", "0"]
 

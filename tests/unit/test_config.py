@@ -153,7 +153,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     (
         "star in the middle of a term",
         {"watchlists/taiwan.yaml": "match:\n  any: [Taiwan, Tai*wan]\n"},
-        [f"{W}:2:17: term 'Tai*wan': '*' is only allowed at the end of a term"],
+        [f"{W}:2:17: term 'Tai*wan': '*' is only allowed at the end of a word"],
     ),
     (
         "prefix too short",

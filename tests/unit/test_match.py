@@ -89,6 +89,10 @@ PREFIX = [
     ("Tajwan*", "tajwańskiego", True),
     ("New STAR*", "New STARTS", True),
     ("New STAR*", "New STOP", False),
+    ("гренландск* тюлен*", "популяция гренландского тюленя", True),
+    ("гренландск* тюлен*", "гренландские тюлени", True),
+    ("гренландск* тюлен*", "гренландский кит", False),
+    ("Украин* войн*", "украинской войны", True),
 ]
 
 ARABIC = [
@@ -178,9 +182,43 @@ NEAR = [
 ]
 
 
-@pytest.mark.parametrize(("term", "text", "expected"), CASE + NEAR)
+EXCEPT = [
+    ({"term": "Kiev", "except": ["Chicken Kiev"]}, "Chicken Kiev recipe", False),
+    ({"term": "Kiev", "except": ["Chicken Kiev"]}, "Chicken Kiev in Kiev", True),
+    ({"term": "Kiev", "except": ["Chicken Kiev"]}, "Kiev talks", True),
+    ({"term": "Киев*", "except": ["по-киевски"]}, "котлета по-киевски", False),
+    ({"term": "Киев*", "except": ["по-киевски"]}, "котлета по-киевски из Киева", True),
+    ({"term": "Grönland*", "except": ["Grönlandhai*"]}, "Der Grönlandhai lebt lang", False),
+    ({"term": "Grönland*", "except": ["Grönlandhai*"]}, "Grönlands Regierung", True),
+    ({"term": "台海", "except": ["平台海"]}, "电商平台海外业务", False),
+    ({"term": "台海", "except": ["平台海"]}, "再谈台海问题", True),
+    ({"term": "START", "case_sensitive": True, "except": ["START I"], "near": ["treaty"]},
+     "the START I treaty", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("term", "text", "expected"), CASE + NEAR + EXCEPT)
 def test_term_options(term: dict[str, Any], text: str, expected: bool) -> None:
     assert _matches(term, text) is expected
+
+
+@pytest.mark.parametrize(
+    "bad", ["Tai*wan", "*wan", "Ta*", "a* b", "Taiwan**", "New * START", "***"]
+)
+def test_star_only_ends_a_word_of_three_letters(bad: str) -> None:
+    with pytest.raises(ValueError):
+        Watchlist.model_validate({"id": "w", "match": {"any": [bad]}})
+
+
+def test_explain_says_why_not() -> None:
+    matcher = Matcher([_wl(any=[{"term": "Kiev", "except": ["Chicken Kiev"]}], none=["recipe"])])
+    result, reason = matcher.explain(_article("Chicken Kiev"), "w")
+    assert result is None
+    assert reason == "no 'any' term occurs: 'Kiev' occurs only inside its 'except' expressions"
+    _, reason = matcher.explain(_article("Kiev recipe"), "w")
+    assert reason == "vetoed by 'none' term 'recipe'"
+    found, reason = matcher.explain(_article("Talks in Kiev"), "w")
+    assert found is not None and reason == "matched on 'Kiev' (title)"
 
 
 def test_near_only_counts_in_the_same_field() -> None:
