@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from monitor.core.languages import check_language
 
@@ -27,6 +34,10 @@ MAX_TERM_CHARS = 200
 MAX_WITHIN = 50
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+#: A language code as an analyst writes it, checked and reduced to its primary subtag.
+LanguageCode = Annotated[str, AfterValidator(check_language)]
 
 
 class Priority(enum.IntEnum):
@@ -153,7 +164,7 @@ class Watchlist(_Frozen):
     name: str = ""
     priority: Priority = Priority.normal
     notify: tuple[str, ...] | None = None
-    languages: tuple[str, ...] | None = None
+    languages: tuple[LanguageCode, ...] | None = None
     sources: tuple[str, ...] | None = None
     fields: tuple[FieldName, ...] | None = None
     match: MatchRule
@@ -173,11 +184,9 @@ class Watchlist(_Frozen):
     @field_validator("languages")
     @classmethod
     def _languages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        if not value:
+        if value is not None and not value:
             raise ValueError("'languages' must not be empty (omit it to allow every language)")
-        return tuple(check_language(code) for code in value)
+        return value
 
     @model_validator(mode="after")
     def _default_name(self) -> Watchlist:

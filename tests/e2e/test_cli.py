@@ -59,6 +59,17 @@ def config_copy(tmp_path: Path) -> Path:
         ("name: Taiwan\nname: Twice\nmatch:\n  any: [Taiwan]\n", ":2:1: duplicate key 'name'"),
         ("name: Taiwan\nmatch:\n  any: []\n", ":3:8: "),
         ("match:\n  any: ['Tai*wan']\n", ":2:9: "),
+        ("languages: [fr, xx]\nmatch:\n  any: [Taiwan]\n", ":1:17: 'xx' is not a language code"),
+        ("match:\n  any: [Taiwan]\n  all: [[strait]]\n", ""),  # fine by itself: see below
+        (
+            "match:\n  any: [Taiwan]\nexamples:\n  match:\n    - Taiwan holds drills\n"
+            "    - Tayvan'ın donanması\n",
+            ":6:7: example \"Tayvan'ın donanması\" should match but did not (no 'any' term occurs)",
+        ),
+        (
+            "match:\n  any: [Taiwan, Taïwan]\n",
+            ":2:17: term 'Taïwan' adds nothing: 'Taiwan' already matches it",
+        ),
     ],
 )
 def test_check_reports_file_line_col_and_exits_1(
@@ -67,6 +78,9 @@ def test_check_reports_file_line_col_and_exits_1(
     path = config_copy / "watchlists" / "taiwan.yaml"
     path.write_text(text, encoding="utf-8")
     result = _monitor("check", "--config", str(config_copy))
+    if not expected:
+        assert result.returncode == 0, result.stderr
+        return
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
