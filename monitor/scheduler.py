@@ -61,6 +61,11 @@ class Daemon:
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
+        # Polling delivers what it queued at once, and the deliver job runs every tick: two
+        # rounds must never read the same pending alert, or both would send it.
+        self._delivering = asyncio.Lock()
+        self._reloading = asyncio.Lock()
+        self._reload_pending = False
 
     def _record(self, value: dict[str, object]) -> None:
         if self.state is None:
@@ -77,6 +82,10 @@ class Daemon:
 
     async def reload(self, changed: Iterable[str] = ()) -> bool:
         """Validate the config on disk and swap it in; keep the current one if it is invalid."""
+        async with self._reloading:
+            return await self._reload(changed)
+
+    async def _reload(self, changed: Iterable[str]) -> bool:
         assert self.rebuild is not None
         folder = self.runtime.config.dir
         for _ in range(5):
@@ -96,7 +105,14 @@ class Daemon:
             if await asyncio.to_thread(fingerprint, folder) != before:
                 await _close_notifiers(fresh)
                 continue
-            await asyncio.to_thread(fresh.store.sync_feeds, fresh.feed_defs(), fresh.clock())
+            try:
+                await asyncio.to_thread(fresh.store.sync_feeds, fresh.feed_defs(), fresh.clock())
+            except DatabaseUnavailable:
+                # A valid edit waits for the database: the poll job tries again each tick.
+                await _close_notifiers(fresh)
+                self._reload_pending = True
+                raise
+            self._reload_pending = False
             old, self.runtime = self.runtime, fresh
             self._retire(old)
             await asyncio.to_thread(self._record, self._loaded())
@@ -150,14 +166,17 @@ class Daemon:
             self._inflight.discard(task)
 
     async def poll_due(self) -> None:
+        if self._reload_pending and self.rebuild is not None:
+            await self.reload()
         rt = self.runtime
         due = await asyncio.to_thread(rt.store.due_feed_ids, rt.clock())
         if due:
             await poll_feeds(rt, due, concurrency=self.concurrency)
-            await deliver_due(rt)
+            await self.deliver()
 
     async def deliver(self) -> None:
-        await deliver_due(self.runtime)
+        async with self._delivering:
+            await deliver_due(self.runtime)
 
     async def run(self) -> None:
         """Run until `stop()`; the caller has synced feeds and migrated the schema."""
@@ -182,10 +201,14 @@ class Daemon:
         try:
             await self._stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            # Pause first and let running jobs finish: APScheduler's shutdown cancels the
+            # tasks of running jobs, and a send cancelled after Telegram accepted it would be
+            # sent again after a restart.
+            scheduler.pause()
             if self._inflight:
                 log.info("stopping: waiting for %d running job(s)", len(self._inflight))
                 await asyncio.wait(set(self._inflight), timeout=30)
+            scheduler.shutdown(wait=False)
             if self._background:
                 await asyncio.wait(set(self._background), timeout=10)
             log.info("daemon stopped")

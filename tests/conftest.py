@@ -7,4 +7,5 @@ The loopback fakes live in tests/fakes (one module each, each exporting its fixt
 from tests.fakes.bot_api import *  # noqa: F403
 from tests.fakes.databases import *  # noqa: F403
 from tests.fakes.feed_server import *  # noqa: F403
+from tests.fakes.runtime import *  # noqa: F403
 from tests.fakes.smtp_sink import *  # noqa: F403

@@ -44,7 +44,9 @@ def configure_logging(level: int, settings: Settings | None = None) -> None:
     # httpx logs every request URL at INFO; Bot API URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler warns each tick that a still-running job was skipped: that is by design here
+    # (max_instances=1), not news.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def load(config_dir: Path, env: Mapping[str, str]) -> Config:

@@ -163,6 +163,9 @@ def _match_lines(lines: Sequence[str], matcher: Matcher, out: TextIO) -> int:
             item = json.loads(line)
             if not isinstance(item, dict):
                 raise ValueError("each line must be a JSON object")
+            for key in ("title", "summary", "lang", "url", "source"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    raise ValueError(f"{key!r} must be a string")
             article = Article(
                 feed_id=str(item.get("source") or ""),
                 guid=str(item.get("id")),

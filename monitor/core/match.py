@@ -35,6 +35,7 @@ from monitor.core.fold import (
     nfc,
     to_original,
 )
+from monitor.core.languages import primary_language
 from monitor.core.model import FIELDS, Article, Hit, Term, Watchlist, WatchlistMatch
 
 
@@ -351,10 +352,9 @@ def _filtered_out(wl: Watchlist, article: Article, feed_tags: Collection[str]) -
     """Why the article is outside the watchlist's languages or sources; None when it is not."""
     # An article whose language is unknown is not filtered out: a missed article costs the
     # analyst more than one extra alert, and most feeds declare their language.
-    if wl.languages is not None and article.lang is not None:
-        lang = article.lang.split("-")[0].lower()
-        if lang not in wl.languages:
-            return f"language {lang!r} is not one of {list(wl.languages)}"
+    lang = primary_language(article.lang)
+    if wl.languages is not None and lang is not None and lang not in wl.languages:
+        return f"language {lang!r} is not one of {list(wl.languages)}"
     if wl.sources is not None:
         sources = set(wl.sources)
         if article.feed_id not in sources and not sources.intersection(feed_tags):
@@ -422,6 +422,11 @@ def _inside(occ: _Occ, wider: _Occ) -> bool:
     return occ.field == wider.field and wider.start <= occ.start and occ.end <= wider.end
 
 
+#: Characters of CJK text counted as one word by `near`: Chinese and Japanese words are one to
+#: three characters long, two on average, and running text has no spaces to count them by.
+CJK_CHARS_PER_WORD = 2
+
+
 def _distance(a: _Occ, b: _Occ) -> int:
     if a.field != b.field:
         return 1 << 30
@@ -429,6 +434,10 @@ def _distance(a: _Occ, b: _Occ) -> int:
         return b.first - a.last
     if a.first > b.last:
         return a.first - b.last
+    if a.end <= b.start or b.end <= a.start:
+        # Two occurrences inside one token: only a run of CJK-like text holds two apart.
+        gap = b.start - a.end if a.end <= b.start else a.start - b.end
+        return 1 + -(-gap // CJK_CHARS_PER_WORD)
     return 1 << 30  # the same words are not "near" themselves
 
 

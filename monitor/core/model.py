@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.core.fold import is_substring_script
 from monitor.core.languages import check_language
 
 #: The text fields of an article that a watchlist can look at (`fields:`), in display order.
@@ -70,7 +71,8 @@ def check_term_text(text: str) -> str:
     if not any(ch.isalnum() for ch in text):
         raise ValueError(f"term {text!r} has no letters or digits")
     for word in re.findall(r"(\w+)\*", text):
-        if len(word) < MIN_PREFIX_CHARS and word.isascii():
+        # CJK terms match as substrings anyway; in every other script a short prefix is a trap.
+        if len(word) < MIN_PREFIX_CHARS and not is_substring_script(word):
             raise ValueError(
                 f"term {text!r}: a prefix needs at least {MIN_PREFIX_CHARS} letters before '*'"
             )

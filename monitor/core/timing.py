@@ -19,6 +19,9 @@ from monitor.core.model import Priority
 
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
+#: After this many failed tries (30 s doubling to 1 h: about a day) an alert is failed for good,
+#: so that one undeliverable alert cannot hold its destination's queue forever.
+MAX_ATTEMPTS = 30
 
 
 def parse_clock(text: str) -> time:

@@ -37,6 +37,8 @@ from monitor.edges.yamlsrc import KEY_ERROR
 
 DEFAULT_POLL_INTERVAL = timedelta(minutes=10)
 MIN_INTERVAL = timedelta(seconds=1)
+MAX_DURATION = timedelta(days=3650)
+MAX_INTERVAL = timedelta(days=365)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
@@ -48,12 +50,20 @@ def parse_duration(text: str) -> timedelta:
     """`"90s"`, `"10m"`, `"2h"`, `"1d"`, `"1h30m"` or a bare number of seconds → timedelta."""
     cleaned = text.strip().lower()
     if cleaned.isdigit():
-        return timedelta(seconds=int(cleaned))
-    found = _DURATION.match(cleaned)
-    if not cleaned or found is None:
-        raise ValueError(f"{text!r} is not a duration such as '90s', '10m', '2h', '1d' or '1h30m'")
-    days, hours, minutes, seconds = (int(part) if part else 0 for part in found.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+        parts = [0, 0, 0, int(cleaned)]
+    else:
+        found = _DURATION.match(cleaned)
+        if not cleaned or found is None:
+            raise ValueError(
+                f"{text!r} is not a duration such as '90s', '10m', '2h', '1d' or '1h30m'"
+            )
+        parts = [int(part) if part else 0 for part in found.groups()]
+    days, hours, minutes, seconds = parts
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    # A date computed from a longer duration would overflow; no schedule needs one.
+    if total > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=total)
 
 
 def _duration(value: Any) -> Any:
@@ -69,6 +79,8 @@ def _duration(value: Any) -> Any:
 def _at_least_1s(value: timedelta) -> timedelta:
     if value < MIN_INTERVAL:
         raise ValueError("an interval must be at least 1s")
+    if value > MAX_INTERVAL:
+        raise ValueError(f"an interval must be at most {MAX_INTERVAL.days}d")
     return value
 
 

@@ -10,11 +10,12 @@ and status. Every method is one short transaction; connection-level failures sur
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import Engine, and_, func, select, true, update
 
 from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.edges.db import unavailable_as_transient
@@ -39,11 +40,15 @@ class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def due_alerts(self, now: datetime, limit: int = 100) -> list[DueAlert]:
+    def due_alerts(
+        self, now: datetime, limit: int = 100, destinations: Collection[str] | None = None
+    ) -> list[DueAlert]:
         """Pending alerts whose time has come, most urgent first, oldest first within that.
 
         A destination with an alert waiting for its retry time is skipped as a whole until
         then: an outage is the destination's, not the alert's, and alerts keep their order.
+        Only `destinations` are considered when given: alerts for a destination that the config
+        no longer names wait, pending, in case it comes back.
         """
         backing_off = select(alerts.c.destination).where(
             alerts.c.status == PENDING, alerts.c.attempts > 0, alerts.c.next_attempt_at > now
@@ -62,6 +67,9 @@ class Outbox:
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(alerts.c.status == PENDING, alerts.c.next_attempt_at <= now)
             .where(alerts.c.destination.not_in(backing_off))
+            .where(
+                alerts.c.destination.in_(list(destinations)) if destinations is not None else true()
+            )
             .order_by(alerts.c.priority.desc(), alerts.c.id)
             .limit(limit)
         )

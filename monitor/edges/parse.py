@@ -26,11 +26,11 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from monitor.core.errors import NotAFeed
+from monitor.core.errors import MonitorError, NotAFeed
 from monitor.core.languages import primary_language
 from monitor.core.model import Article
 from monitor.core.normalize import html_to_text, plain_text, to_utc
-from monitor.edges.xmlguard import defuse, gunzip, wide_to_utf8
+from monitor.edges.xmlguard import defuse, drop_bad_char_refs, gunzip, wide_to_utf8
 
 __all__ = ["MAX_BODY_BYTES", "MAX_ENTRIES", "ParsedFeed", "parse_feed"]
 
@@ -67,7 +67,31 @@ def parse_feed(
     content_type: str | None = None,
     lang_hint: str | None = None,
 ) -> ParsedFeed:
-    """Parse one feed document; see the module doc for what is returned and raised."""
+    """Parse one feed document; see the module doc for what is returned and raised.
+
+    feedparser raises plain exceptions on some hostile input (a lone surrogate in a character
+    reference gives UnicodeEncodeError, a bogus encoding declaration UnicodeDecodeError, odd
+    structures KeyError or ValueError): whatever it raises is this feed's problem, reported as
+    NotAFeed, never a crash of the caller.
+    """
+    try:
+        return _parse_feed(
+            body, feed_id=feed_id, url=url, content_type=content_type, lang_hint=lang_hint
+        )
+    except MonitorError:
+        raise
+    except Exception as exc:  # see the docstring
+        raise NotAFeed(f"feed could not be parsed ({type(exc).__name__}: {exc})") from exc
+
+
+def _parse_feed(
+    body: bytes,
+    *,
+    feed_id: str,
+    url: str | None,
+    content_type: str | None,
+    lang_hint: str | None,
+) -> ParsedFeed:
     if body.startswith(b"\x1f\x8b"):
         body = gunzip(body, MAX_BODY_BYTES)
     base = url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
@@ -88,7 +112,7 @@ def _parse_xml(
 ) -> ParsedFeed:
     looks_like_html = _looks_like_html(body)
     body, content_type = wide_to_utf8(body, content_type)
-    body = defuse(body)
+    body = drop_bad_char_refs(defuse(body))
     headers = {}
     if content_type:
         headers["content-type"] = content_type

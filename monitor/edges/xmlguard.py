@@ -153,3 +153,24 @@ def _doctype_end(body: bytes, i: int) -> int:
             return match.end()
         else:
             i = match.end()  # a ">" closing a declaration inside the subset
+
+
+# A character reference to a surrogate, to NUL or beyond U+10FFFF names no character (XML 1.0
+# §4.1, production WFC: Legal Character), yet feedparser's fallback parser turns it into a
+# lone surrogate that breaks encoding later. One such reference must not cost the whole feed.
+_CHAR_REF = re.compile(rb"&#([xX][0-9a-fA-F]{1,8}|[0-9]{1,10});")
+
+
+def _char_ref(match: re.Match[bytes]) -> bytes:
+    digits = match.group(1)
+    code = int(digits[1:], 16) if digits[:1] in b"xX" else int(digits)
+    if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+        return b"&#xFFFD;"
+    return match.group(0)
+
+
+def drop_bad_char_refs(body: bytes) -> bytes:
+    """Replace references to code points that are not characters with U+FFFD's reference."""
+    if b"&#" not in body:
+        return body
+    return _CHAR_REF.sub(_char_ref, body)

@@ -5,6 +5,12 @@ retry time and stops that destination for this round: the next alerts would meet
 outage, and the order of alerts is kept. A permanent failure (the peer refused this very
 message) marks the alert failed with the reason, visible in `monitor status`. An unexpected
 exception is a bug: it is logged with its traceback and the alert retried, never dropped.
+After MAX_ATTEMPTS tries (about a day) an alert is failed for good, so that one undeliverable
+alert cannot hold its destination's queue forever. Alerts for a destination the config no
+longer names stay pending, untouched, in case it comes back.
+
+One deliverer at a time per process: the daemon holds a lock around `deliver_due`, because two
+rounds reading the same pending alert would both send it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from monitor.core.errors import PermanentError, TransientError
 from monitor.core.render import AlertView
-from monitor.core.timing import retry_delay
+from monitor.core.timing import MAX_ATTEMPTS, retry_delay
 from monitor.edges.outbox import DueAlert
 from monitor.pipeline.runtime import Runtime
 
@@ -51,33 +57,36 @@ async def _deliver_to(rt: Runtime, destination: str, due: Sequence[DueAlert]) ->
     outbox = rt.outbox
     notifier = rt.notifiers.get(destination)
     report = DeliveryReport()
+    assert notifier is not None  # due alerts are fetched for configured destinations only
     for alert in due:
-        if notifier is None:
-            error = f"destination {destination!r} is no longer configured"
-            await asyncio.to_thread(outbox.mark_failed, alert.id, error)
-            report += DeliveryReport(failed=1)
-            continue
         if not alert.matches:
             await asyncio.to_thread(outbox.mark_failed, alert.id, "its matches are gone")
             report += DeliveryReport(failed=1)
             continue
         try:
             external_id = await notifier.send(view_of(rt, alert))
-        except TransientError as exc:
-            at = rt.clock() + retry_delay(alert.attempts + 1, exc.retry_after)
-            log.warning("alert %d to %s: will retry at %s: %s", alert.id, destination,
-                        at.isoformat(timespec="seconds"), exc)  # fmt: skip
-            await asyncio.to_thread(outbox.mark_retry, alert.id, str(exc), at)
-            return report + DeliveryReport(retried=1)
         except PermanentError as exc:
             log.error("alert %d to %s: failed for good: %s", alert.id, destination, exc)
             await asyncio.to_thread(outbox.mark_failed, alert.id, str(exc))
             report += DeliveryReport(failed=1)
             continue
-        except Exception as exc:  # a bug in a notifier must not lose the alert
-            log.exception("alert %d to %s: unexpected error", alert.id, destination)
-            at = rt.clock() + retry_delay(alert.attempts + 1)
-            await asyncio.to_thread(outbox.mark_retry, alert.id, f"{type(exc).__name__}: {exc}", at)
+        except Exception as exc:  # transient, or a bug in a notifier: retry, never lose it
+            if not isinstance(exc, TransientError):
+                log.exception("alert %d to %s: unexpected error", alert.id, destination)
+            error = str(exc) if isinstance(exc, TransientError) else f"{type(exc).__name__}: {exc}"
+            if alert.attempts + 1 >= MAX_ATTEMPTS:
+                # About a day of retries: this alert, not the destination, is the problem.
+                log.error("alert %d to %s: giving up after %d attempts: %s",
+                          alert.id, destination, MAX_ATTEMPTS, error)  # fmt: skip
+                message = f"gave up after {MAX_ATTEMPTS} attempts: {error}"
+                await asyncio.to_thread(outbox.mark_failed, alert.id, message)
+                report += DeliveryReport(failed=1)
+                continue
+            hint = exc.retry_after if isinstance(exc, TransientError) else None
+            at = rt.clock() + retry_delay(alert.attempts + 1, hint)
+            log.warning("alert %d to %s: will retry at %s: %s", alert.id, destination,
+                        at.isoformat(timespec="seconds"), error)  # fmt: skip
+            await asyncio.to_thread(outbox.mark_retry, alert.id, error, at)
             return report + DeliveryReport(retried=1)
         await asyncio.to_thread(outbox.mark_sent, alert.id, rt.clock(), external_id)
         report += DeliveryReport(sent=1)
@@ -89,7 +98,7 @@ async def deliver_due(rt: Runtime, *, batch: int = 200) -> DeliveryReport:
     total = DeliveryReport()
     paused: set[str] = set()  # destinations that failed this round wait for their retry time
     while True:
-        due = await asyncio.to_thread(rt.outbox.due_alerts, rt.clock(), batch)
+        due = await asyncio.to_thread(rt.outbox.due_alerts, rt.clock(), batch, list(rt.notifiers))
         by_destination: dict[str, list[DueAlert]] = {}
         for alert in due:
             if alert.destination not in paused:

@@ -67,42 +67,55 @@ def _plan(rt: Runtime, spec: FeedSpec, now: datetime) -> Plan:
 
 
 async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollReport:
-    """Poll one feed and record the outcome; raises only DatabaseUnavailable."""
+    """Poll one feed and record the outcome; raises only DatabaseUnavailable.
+
+    Anything else that goes wrong, down to a bug, is this feed's error: recorded on its row
+    with the next poll time, so a feed can never loop or stop the others.
+    """
     now = rt.clock()
     next_poll = now + spec.interval
-    store = rt.store
     try:
-        result = await fetch(
-            rt.client,
-            spec.url,
-            etag=row.etag if row else None,
-            last_modified=row.last_modified if row else None,
-            deadline=rt.config.defaults.fetch_timeout.total_seconds(),
-        )
-        if result.not_modified:
-            record = PollRecord(status="304 not modified", next_poll_at=next_poll)
-            await asyncio.to_thread(store.record_poll, spec.id, record, now)
-            return PollReport(spec.id, record.status)
-        body_hash = hashlib.sha256(result.body).hexdigest()
-        validators = {"etag": result.etag, "last_modified": result.last_modified}
-        if row is not None and row.body_hash == body_hash:
-            # Servers without validators resend the same bytes: the same bytes need no parse.
-            record = PollRecord(status="unchanged", next_poll_at=next_poll, **validators)
-            await asyncio.to_thread(store.record_poll, spec.id, record, now)
-            return PollReport(spec.id, record.status)
-        # Parsing is CPU-bound (feedparser costs ~12 µs per element): off the event loop.
-        parsed = await asyncio.to_thread(
-            _parse,
-            result.body,
-            feed_id=spec.id,
-            url=result.final_url,
-            content_type=result.content_type,
-            lang_hint=spec.lang,
-        )
+        return await _poll(rt, spec, row, now, next_poll)
     except DatabaseUnavailable:
         raise
     except MonitorError as exc:
         return await _failed(rt, spec, now, next_poll, exc)
+    except Exception as exc:  # a bug must cost one poll of one feed, nothing more
+        log.exception("feed %s: unexpected error", spec.id)
+        return await _failed(rt, spec, now, next_poll, exc)
+
+
+async def _poll(
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, now: datetime, next_poll: datetime
+) -> PollReport:
+    store = rt.store
+    result = await fetch(
+        rt.client,
+        spec.url,
+        etag=row.etag if row else None,
+        last_modified=row.last_modified if row else None,
+        deadline=rt.config.defaults.fetch_timeout.total_seconds(),
+    )
+    if result.not_modified:
+        record = PollRecord(status="304 not modified", next_poll_at=next_poll)
+        await asyncio.to_thread(store.record_poll, spec.id, record, now)
+        return PollReport(spec.id, record.status)
+    body_hash = hashlib.sha256(result.body).hexdigest()
+    validators = {"etag": result.etag, "last_modified": result.last_modified}
+    if row is not None and row.body_hash == body_hash:
+        # Servers without validators resend the same bytes: the same bytes need no parse.
+        record = PollRecord(status="unchanged", next_poll_at=next_poll, **validators)
+        await asyncio.to_thread(store.record_poll, spec.id, record, now)
+        return PollReport(spec.id, record.status)
+    # Parsing is CPU-bound (feedparser costs ~12 µs per element): off the event loop.
+    parsed = await asyncio.to_thread(
+        _parse,
+        result.body,
+        feed_id=spec.id,
+        url=result.final_url,
+        content_type=result.content_type,
+        lang_hint=spec.lang,
+    )
     record = PollRecord(
         status=f"{result.status} ok",
         next_poll_at=next_poll,
@@ -123,11 +136,14 @@ async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollRep
 
 
 async def _failed(
-    rt: Runtime, spec: FeedSpec, now: datetime, next_poll: datetime, exc: MonitorError
+    rt: Runtime, spec: FeedSpec, now: datetime, next_poll: datetime, exc: Exception
 ) -> PollReport:
-    kind = "temporary" if isinstance(exc, TransientError) else "permanent"
-    message = str(exc) or type(exc).__name__
-    log.warning("feed %s: %s error: %s", spec.id, kind, message)
+    if isinstance(exc, MonitorError):
+        kind = "temporary" if isinstance(exc, TransientError) else "permanent"
+        message = str(exc) or type(exc).__name__
+        log.warning("feed %s: %s error: %s", spec.id, kind, message)
+    else:
+        kind, message = "internal", f"internal error ({type(exc).__name__}: {exc})"
     record = PollRecord(status=f"error ({kind})", next_poll_at=next_poll, error=message)
     await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
     return PollReport(spec.id, record.status, error=message)

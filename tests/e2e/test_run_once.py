@@ -142,6 +142,8 @@ def test_founding_example_alerts_once_per_destination_then_never_again(
 
     status = monitor.run("status")
     assert status.returncode == 0
+    for run in monitor.runs:  # the bot token is a secret: never in any output or log line
+        assert DEFAULT_TOKEN not in run.stdout + run.stderr
     missing_row = next(line for line in status.stdout.splitlines() if line.startswith("missing "))
     assert "404" in missing_row and " 4 " in missing_row  # four failed polls so far
     desk_row = next(line for line in status.stdout.splitlines() if line.startswith("desk "))

@@ -7,113 +7,19 @@ against the fake Bot API and aiosmtpd).
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-import pytest
 from sqlalchemy import Engine, func, select
 
 from monitor.core.errors import PermanentError, TransientError
-from monitor.core.match import Matcher
-from monitor.core.render import AlertView
-from monitor.edges.config import Config, load_config
-from monitor.edges.fetch import make_client
-from monitor.edges.outbox import Outbox
+from monitor.core.timing import MAX_ATTEMPTS
 from monitor.edges.schema import articles
-from monitor.edges.settings import settings_from_env
-from monitor.edges.store import Store
-from monitor.pipeline.deliver import deliver_due
+from monitor.pipeline.deliver import DeliveryReport, deliver_due
 from monitor.pipeline.poll import poll_feeds
-from monitor.pipeline.runtime import Runtime
 from tests.corpus import corpus_files, needs_corpus
-from tests.e2e.harness import DEMO_FEED, REPO, rss
+from tests.e2e.harness import DEMO_FEED, rss
 from tests.fakes.feed_server import FeedServer
-
-
-@dataclass
-class Clock:
-    now: datetime = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class FakeNotifier:
-    """Records alerts; `failures` are raised, in order, before sends succeed again."""
-
-    name: str
-    sent: list[AlertView] = field(default_factory=list)
-    failures: list[Exception] = field(default_factory=list)
-
-    async def send(self, view: AlertView) -> str | None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append(view)
-        return str(len(self.sent))
-
-    async def aclose(self) -> None:
-        return None
-
-
-def write_config(
-    root: Path, feeds: dict[str, str], destinations: list[str], fetch_timeout: str
-) -> Path:
-    config = root / "config"
-    shutil.copytree(REPO / "config" / "watchlists", config / "watchlists")
-    lines = ["feeds:"] + [f"  - {{id: {fid}, url: '{url}'}}" for fid, url in feeds.items()]
-    (config / "feeds.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    dests = "\n".join(f"  {d}: {{type: console}}" for d in destinations)
-    (config / "monitor.yaml").write_text(
-        f"destinations:\n{dests}\ndefaults:\n  fetch_timeout: {fetch_timeout}\n", encoding="utf-8"
-    )
-    return config
-
-
-Build = Callable[..., Runtime]
-
-
-@pytest.fixture
-async def build(tmp_path: Path, engine: Engine, feed_server: FeedServer) -> AsyncIterator[Build]:
-    client = make_client(user_agent="monitor-tests", timeout=5.0, max_connections=8)
-    store = Store(engine)
-    outbox = Outbox(engine)
-
-    def make(
-        feeds: dict[str, str],
-        destinations: tuple[str, ...] = ("desk",),
-        clock: Clock | None = None,
-        fetch_timeout: str = "20s",
-    ) -> Runtime:
-        root = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
-        config_dir = write_config(root, feeds, list(destinations), fetch_timeout)
-        config: Config = load_config(config_dir, settings_from_env({}))
-        rt = Runtime(
-            config=config,
-            matcher=Matcher(config.watchlists),
-            store=store,
-            outbox=outbox,
-            client=client,
-            notifiers={d: FakeNotifier(d) for d in destinations},
-            clock=clock or Clock(),
-        )
-        store.sync_feeds(rt.feed_defs(), rt.clock())
-        return rt
-
-    yield make
-    await client.aclose()
-
-
-def _notifier(rt: Runtime, name: str = "desk") -> FakeNotifier:
-    notifier = rt.notifiers[name]
-    assert isinstance(notifier, FakeNotifier)
-    return notifier
+from tests.fakes.runtime import Build, Clock, notifier_of
 
 
 async def test_every_feed_outcome_is_recorded_and_others_go_on(
@@ -180,7 +86,7 @@ async def test_delivery_retries_transient_fails_permanent_and_keeps_order(
     feed_server.add("/ok.xml", DEMO_FEED.read_bytes())
     clock = Clock()
     rt = build({"demo": feed_server.url("/ok.xml")}, destinations=("desk", "mail"), clock=clock)
-    desk, mail = _notifier(rt, "desk"), _notifier(rt, "mail")
+    desk, mail = notifier_of(rt, "desk"), notifier_of(rt, "mail")
     desk.failures = [TransientError("502 Bad Gateway", retry_after=120)]
     mail.failures = [PermanentError("550 mailbox unavailable")]
 
@@ -210,15 +116,15 @@ async def test_a_notifier_bug_does_not_lose_the_alert(
     )
     clock = Clock()
     rt = build({"f": feed_server.url("/ok.xml")}, clock=clock)
-    _notifier(rt).failures = [RuntimeError("bug")]
+    notifier_of(rt).failures = [RuntimeError("bug")]
     await poll_feeds(rt, ["f"])
     assert (await deliver_due(rt)).retried == 1
     clock.advance(30)
     assert (await deliver_due(rt)).sent == 1
 
 
-async def test_alerts_for_a_removed_destination_are_failed_with_a_reason(
-    build: Build, feed_server: FeedServer, engine: Engine
+async def test_alerts_for_a_removed_destination_wait_in_case_it_comes_back(
+    build: Build, feed_server: FeedServer
 ) -> None:
     feed_server.add(
         "/ok.xml", rss([{"title": "Taiwan holds drills", "link": "https://t.example/1"}])
@@ -226,8 +132,31 @@ async def test_alerts_for_a_removed_destination_are_failed_with_a_reason(
     rt = build({"f": feed_server.url("/ok.xml")}, destinations=("old",))
     await poll_feeds(rt, ["f"])
     renamed = build({"f": feed_server.url("/ok.xml")}, destinations=("new",))
-    assert (await deliver_due(renamed)).failed == 1
-    assert renamed.outbox.alert_counts() == {"old": {"failed": 1}}
+    assert await deliver_due(renamed) == DeliveryReport()
+    assert renamed.outbox.alert_counts() == {"old": {"pending": 1}}
+    back = build({"f": feed_server.url("/ok.xml")}, destinations=("old",))
+    assert (await deliver_due(back)).sent == 1
+
+
+async def test_an_alert_that_never_goes_through_is_failed_after_max_attempts(
+    build: Build, feed_server: FeedServer
+) -> None:
+    feed_server.add(
+        "/ok.xml",
+        rss([{"title": "Taiwan holds drills", "link": "https://t.example/1"},
+             {"title": "Taiwan, day two", "link": "https://t.example/2"}]),
+    )  # fmt: skip
+    clock = Clock()
+    rt = build({"f": feed_server.url("/ok.xml")}, clock=clock)
+    desk = notifier_of(rt)
+    desk.failures = [TransientError("452 mailbox full")] * MAX_ATTEMPTS
+    await poll_feeds(rt, ["f"])
+    for _ in range(MAX_ATTEMPTS - 1):
+        assert (await deliver_due(rt)).retried == 1
+        clock.advance(3600)
+    last = await deliver_due(rt)  # the last attempt fails the alert; the next one goes out
+    assert (last.failed, last.sent) == (1, 1)
+    assert rt.outbox.alert_counts() == {"desk": {"failed": 1, "sent": 1}}
 
 
 @needs_corpus

@@ -179,6 +179,9 @@ NEAR = [
     ),
     ({"term": "START", "near": ["arms control"], "within": 3}, "START and arms control", True),
     ({"term": "START", "near": ["条约"], "within": 3}, "START 条约", True),
+    ({"term": "台湾", "near": ["海峡"], "within": 2}, "台湾海峡局势紧张", True),
+    ({"term": "台湾", "near": ["军演"], "within": 3}, "解放军在台湾周边举行军演", True),
+    ({"term": "台湾", "near": ["军演"], "within": 1}, "解放军在台湾周边举行军演", False),
 ]
 
 
@@ -203,7 +206,7 @@ def test_term_options(term: dict[str, Any], text: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["Tai*wan", "*wan", "Ta*", "a* b", "Taiwan**", "New * START", "***"]
+    "bad", ["Tai*wan", "*wan", "Ta*", "a* b", "Taiwan**", "New * START", "***", "Ук*", "ا*"]
 )
 def test_star_only_ends_a_word_of_three_letters(bad: str) -> None:
     with pytest.raises(ValueError):
@@ -273,6 +276,7 @@ def test_tags_are_a_field() -> None:
         (["fr", "en"], "de", False),
         (["pt-BR"], "pt", True),
         (["fr"], None, True),  # unknown language is not filtered out
+        (["en"], "en_US", True),
     ],
 )
 def test_languages_filter(languages: list[str], lang: str | None, expected: bool) -> None:
