@@ -32,7 +32,7 @@ from monitor.edges.state import State
 from monitor.edges.watch import config_changes, fingerprint
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
-from monitor.pipeline.runtime import Runtime
+from monitor.pipeline.runtime import Runtime, close_notifiers
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -103,13 +103,13 @@ class Daemon:
                                                        "files": sorted(changed)})  # fmt: skip
                 return False
             if await asyncio.to_thread(fingerprint, folder) != before:
-                await _close_notifiers(fresh)
+                await close_notifiers(fresh)
                 continue
             try:
                 await asyncio.to_thread(fresh.store.sync_feeds, fresh.feed_defs(), fresh.clock())
             except DatabaseUnavailable:
                 # A valid edit waits for the database: the poll job tries again each tick.
-                await _close_notifiers(fresh)
+                await close_notifiers(fresh)
                 self._reload_pending = True
                 raise
             self._reload_pending = False
@@ -128,7 +128,7 @@ class Daemon:
         async def retire() -> None:
             if running:
                 await asyncio.wait(running)
-            await _close_notifiers(old)
+            await close_notifiers(old)
 
         self._spawn(retire())
 
@@ -220,11 +220,3 @@ def _summary(rt: Runtime) -> str:
         f"{len(config.feeds)} feeds, {len(config.watchlists)} watchlists,"
         f" {len(config.destinations)} destinations"
     )
-
-
-async def _close_notifiers(rt: Runtime) -> None:
-    for notifier in rt.notifiers.values():
-        try:
-            await notifier.aclose()
-        except Exception:  # a notifier that fails to close must not stop the daemon
-            log.exception("closing %s", notifier.name)

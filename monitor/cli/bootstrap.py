@@ -27,7 +27,7 @@ from monitor.edges.notify.telegram import TelegramNotifier, TokenRedactor, make_
 from monitor.edges.outbox import Outbox
 from monitor.edges.settings import Settings, settings_from_env
 from monitor.edges.store import Store
-from monitor.pipeline.runtime import Runtime
+from monitor.pipeline.runtime import Runtime, close_notifiers
 
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-alerts/monitor; feed alerts)"
 
@@ -127,9 +127,5 @@ def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
 
 
 async def close_runtime(rt: Runtime) -> None:
-    for notifier in rt.notifiers.values():
-        try:
-            await notifier.aclose()
-        except Exception:  # closing must not hide the real outcome of the command
-            logging.getLogger("monitor").exception("closing %s", notifier.name)
+    await close_notifiers(rt)
     await rt.client.aclose()

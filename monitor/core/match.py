@@ -1,7 +1,8 @@
 """Matching articles against watchlists: the term language of CONTRACT.md.
 
-`Matcher(watchlists)` compiles every term of every watchlist once; `Matcher.match(article)`
-returns, for each watchlist the article satisfies, the terms that hit and where.
+`Matcher(watchlists)` compiles every term of every watchlist once (`monitor.core.terms`) and
+scans for them; `Matcher.match(article)` returns, for each watchlist the article satisfies, the
+terms that hit and where.
 
 How a term matches (both sides folded by `monitor.core.fold`):
 
@@ -31,20 +32,12 @@ from monitor.core.fold import (
     fold_cased,
     fold_offsets,
     gap_key,
-    is_substring_script,
     nfc,
     to_original,
 )
 from monitor.core.languages import primary_language
 from monitor.core.model import FIELDS, Article, Hit, Term, Watchlist, WatchlistMatch
-
-
-@dataclass(frozen=True, slots=True)
-class _Pattern:
-    words: tuple[str, ...]
-    gaps: tuple[str, ...]
-    prefixes: tuple[bool, ...]  # per word: it ended with `*` in the term
-    substring: str | None
+from monitor.core.terms import CompiledTerm, Pattern, Terms, compile_pattern, compile_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,67 +52,12 @@ class _Occ:
 
 
 @dataclass(frozen=True, slots=True)
-class _CompiledTerm:
-    text: str
-    pid: int
-    cased: tuple[tuple[str, ...], tuple[bool, ...]] | None  # words in original case, prefixes
-    near: tuple[int, ...]
-    within: int
-    except_: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class _CompiledWatchlist:
     wl: Watchlist
-    any: _Terms
-    all: tuple[_Terms, ...]
-    none: _Terms
+    any: Terms
+    all: tuple[Terms, ...]
+    none: Terms
     fields: frozenset[str]
-
-
-class _Terms:
-    """A list of terms, indexed by pattern so that only the terms that occurred are visited.
-
-    Deciding an article then costs what occurred in it, not the size of the watchlist: with
-    10,000 terms, looping over each to ask "did you occur?" would dominate matching.
-    """
-
-    __slots__ = ("by_pid", "terms")
-
-    def __init__(self, terms: tuple[_CompiledTerm, ...]) -> None:
-        self.terms = terms
-        by_pid: dict[int, list[int]] = {}
-        for index, term in enumerate(terms):
-            by_pid.setdefault(term.pid, []).append(index)
-        self.by_pid = by_pid
-
-    def present(self, found: dict[int, list[_Occ]]) -> list[_CompiledTerm]:
-        """The terms whose pattern occurred somewhere, in the order they were written."""
-        if len(found) < len(self.by_pid):
-            indices = [i for pid in found for i in self.by_pid.get(pid, ())]
-        else:
-            indices = [i for pid, idx in self.by_pid.items() if pid in found for i in idx]
-        return [self.terms[i] for i in sorted(indices)]
-
-
-def _words(folded: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[bool, ...]]:
-    """Words, the punctuation that must sit between them, and which end with `*`."""
-    spans = [m.span() for m in TOKEN.finditer(folded)]
-    words = tuple(folded[s:e] for s, e in spans)
-    gaps = tuple(
-        gap_key(folded[spans[i][1] : spans[i + 1][0]].replace("*", ""))
-        for i in range(len(spans) - 1)
-    )
-    prefixes = tuple(folded[e : e + 1] == "*" for _, e in spans)
-    return words, gaps, prefixes
-
-
-def _pattern(text: str) -> _Pattern:
-    folded = fold(text)
-    if is_substring_script(folded):
-        return _Pattern((), (), (), substring=folded.replace("*", "").strip())
-    words, gaps, prefixes = _words(folded)
-    return _Pattern(words, gaps, prefixes, substring=None)
 
 
 @dataclass
@@ -151,8 +89,8 @@ class Matcher:
     """Compiled watchlists. Immutable after construction, so safe to share and to swap whole."""
 
     def __init__(self, watchlists: Iterable[Watchlist]) -> None:
-        self._patterns: list[_Pattern] = []
-        self._pids: dict[_Pattern, int] = {}
+        self._patterns: list[Pattern] = []
+        self._pids: dict[Pattern, int] = {}
         self._first: dict[str, list[int]] = {}
         self._prefix: dict[str, list[int]] = {}
         self._substrings: dict[str, list[int]] = {}
@@ -177,7 +115,7 @@ class Matcher:
     # -- compiling ---------------------------------------------------------------------------
 
     def _pid(self, text: str) -> int:
-        pattern = _pattern(text)
+        pattern = compile_pattern(text)
         pid = self._pids.get(pattern)
         if pid is not None:
             return pid
@@ -192,27 +130,16 @@ class Matcher:
             self._first.setdefault(pattern.words[0], []).append(pid)
         return pid
 
-    def _term(self, term: Term) -> _CompiledTerm:
-        cased = None
-        if term.case_sensitive:
-            words, _, prefixes = _words(fold_cased(term.text))
-            cased = (words, prefixes)
-        return _CompiledTerm(
-            text=term.text,
-            pid=self._pid(term.text),
-            cased=cased,
-            near=tuple(self._pid(n) for n in term.near),
-            within=term.within or 0,
-            except_=tuple(self._pid(e) for e in term.except_),
-        )
-
     def _compile(self, wl: Watchlist) -> _CompiledWatchlist:
+        def terms(written: Iterable[Term]) -> Terms:
+            return Terms(tuple(compile_term(t, self._pid) for t in written))
+
         rule = wl.match
         return _CompiledWatchlist(
             wl=wl,
-            any=_Terms(tuple(self._term(t) for t in rule.any)),
-            all=tuple(_Terms(tuple(self._term(t) for t in group)) for group in rule.all),
-            none=_Terms(tuple(self._term(t) for t in rule.none)),
+            any=terms(rule.any),
+            all=tuple(terms(group) for group in rule.all),
+            none=terms(rule.none),
             fields=frozenset(wl.fields or FIELDS),
         )
 
@@ -277,7 +204,7 @@ class Matcher:
 
     @staticmethod
     def _continue(
-        pattern: _Pattern,
+        pattern: Pattern,
         words: Sequence[str],
         spans: Sequence[tuple[int, int]],
         folded: str,
@@ -363,7 +290,7 @@ def _filtered_out(wl: Watchlist, article: Article, feed_tags: Collection[str]) -
 
 
 def _occurrences(
-    term: _CompiledTerm,
+    term: CompiledTerm,
     found: dict[int, list[_Occ]],
     scans: dict[str, _FieldScan],
     fields: frozenset[str],
@@ -381,7 +308,7 @@ def _occurrences(
 
 
 def _near_miss(
-    term: _CompiledTerm,
+    term: CompiledTerm,
     found: dict[int, list[_Occ]],
     scans: dict[str, _FieldScan],
     fields: frozenset[str],
@@ -480,35 +407,3 @@ def _decide(
         hits=tuple(located),
     )
     return result, "matched on " + ", ".join(f"{h.term!r} ({h.field})" for h in located)
-
-
-def redundant_terms(wl: Watchlist) -> list[tuple[str, int, str, str]]:
-    """Terms of a section that add nothing: the same as another once folded, or a word that
-    a prefix term of the section already covers.
-
-    Returns (section, index, term, the term that covers it), section "any" or "none": `Taïwan`
-    beside `Taiwan*` adds nothing but a second name for every hit.
-    """
-    out = []
-    for section, terms in (("any", wl.match.any), ("none", wl.match.none)):
-        seen: dict[tuple[_Pattern, bool, tuple[str, ...], int | None, tuple[str, ...]], str] = {}
-        prefixes: list[tuple[str, str]] = []  # plain one-word prefix terms: (prefix, as written)
-        for term in terms:
-            pattern = _pattern(term.text)
-            plain = not term.near and not term.case_sensitive and not term.except_
-            if plain and len(pattern.words) == 1 and pattern.prefixes[0]:
-                prefixes.append((pattern.words[0], term.text))
-        for index, term in enumerate(terms):
-            pattern = _pattern(term.text)
-            key = (pattern, term.case_sensitive, term.near, term.within, term.except_)
-            if key in seen:
-                out.append((section, index, term.text, seen[key]))
-                continue
-            seen[key] = term.text
-            single = len(pattern.words) == 1 and not pattern.prefixes[0]
-            if single and not term.near and not term.except_:
-                for prefix, written in prefixes:
-                    if written != term.text and pattern.words[0].startswith(prefix):
-                        out.append((section, index, term.text, written))
-                        break
-    return out

@@ -34,7 +34,8 @@ MIN_PREFIX_CHARS = 3
 MAX_TERM_CHARS = 200
 MAX_WITHIN = 50
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+#: A watchlist id, and every other name the config gives (destinations, feeds).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 #: A language code as an analyst writes it, checked and reduced to its primary subtag.
@@ -48,8 +49,24 @@ class Priority(enum.IntEnum):
     critical = 3
 
 
-class _Frozen(BaseModel):
+class FrozenModel(BaseModel):
+    """The base of every config model: immutable, unknown keys rejected, text stripped."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def priority_by_name(value: Any, key: str) -> Any:
+    """A priority written by name (`high`, any case) as a `Priority`; other values pass on.
+
+    For a `mode="before"` validator of the field `key`, which the error message names.
+    """
+    if isinstance(value, str):
+        try:
+            return Priority[value.strip().lower()]
+        except KeyError:
+            names = ", ".join(p.name for p in Priority)
+            raise ValueError(f"{key} must be one of {names}") from None
+    return value
 
 
 _STAR_MISUSE = re.compile(r"(?:^|[^\w])\*|\*\w")  # a `*` must end a word, not start or split one
@@ -79,7 +96,7 @@ def check_term_text(text: str) -> str:
     return text
 
 
-class Term(_Frozen):
+class Term(FrozenModel):
     """One term as the analyst wrote it; `text` is reported back verbatim in hits."""
 
     text: Annotated[str, Field(alias="term")]
@@ -126,7 +143,7 @@ def _as_group(value: Any) -> Any:
     return value
 
 
-class MatchRule(_Frozen):
+class MatchRule(FrozenModel):
     any: Annotated[tuple[Term, ...], Field(min_length=1)]
     all: tuple[Annotated[tuple[Term, ...], Field(min_length=1)], ...] = ()
     none: tuple[Term, ...] = ()
@@ -137,7 +154,7 @@ class MatchRule(_Frozen):
         return _as_group(value)
 
 
-class Example(_Frozen):
+class Example(FrozenModel):
     """A short text a watchlist must (or must not) match; `monitor check` runs them."""
 
     text: Annotated[str, Field(min_length=1, max_length=2000)]
@@ -154,15 +171,15 @@ class Example(_Frozen):
         return None if value is None else check_language(value)
 
 
-class Examples(_Frozen):
+class Examples(FrozenModel):
     match: tuple[Example, ...] = ()
     no_match: tuple[Example, ...] = ()
 
 
-class Watchlist(_Frozen):
+class Watchlist(FrozenModel):
     """A watchlist file. `id` defaults to the file name; the loader fills it in."""
 
-    id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    id: Annotated[str, Field(pattern=NAME_PATTERN.pattern)]
     name: str = ""
     priority: Priority = Priority.normal
     notify: tuple[str, ...] | None = None
@@ -175,13 +192,7 @@ class Watchlist(_Frozen):
     @field_validator("priority", mode="before")
     @classmethod
     def _priority_name(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return Priority[value.strip().lower()]
-            except KeyError:
-                names = ", ".join(p.name for p in Priority)
-                raise ValueError(f"priority must be one of {names}") from None
-        return value
+        return priority_by_name(value, "priority")
 
     @field_validator("languages")
     @classmethod

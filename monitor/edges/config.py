@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from monitor.core.errors import ConfigError, Problem
-from monitor.core.model import Watchlist
+from monitor.core.model import NAME_PATTERN, Watchlist
 from monitor.edges.configschema import (
-    NAME_PATTERN,
     Config,
     Defaults,
     DestinationSpec,

@@ -1,8 +1,8 @@
 """The schema of monitor.yaml and feeds.yaml, declared once: types, defaults, validation.
 
-Destinations, defaults, feeds and durations are pydantic models (frozen, unknown keys rejected);
-the watchlist schema is the core's `Watchlist`. `monitor.edges.config` loads files into these
-models and adds the checks that span files.
+Destinations, defaults, feeds and durations are pydantic models (the core's `FrozenModel`:
+frozen, unknown keys rejected); the watchlist schema is the core's `Watchlist`.
+`monitor.edges.config` loads files into these models and adds the checks that span files.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
     ValidationInfo,
@@ -30,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from monitor.core.languages import check_language
-from monitor.core.model import Priority, Watchlist
+from monitor.core.model import NAME_PATTERN, FrozenModel, Priority, Watchlist, priority_by_name
 from monitor.core.timing import parse_clock, parse_window
 from monitor.edges.settings import Settings
 from monitor.edges.yamlsrc import KEY_ERROR
@@ -39,7 +37,6 @@ DEFAULT_POLL_INTERVAL = timedelta(minutes=10)
 MIN_INTERVAL = timedelta(seconds=1)
 MAX_DURATION = timedelta(days=3650)
 MAX_INTERVAL = timedelta(days=365)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
 # Keys that only mean something for one destination type.
@@ -124,11 +121,7 @@ Clock = Annotated[str, BeforeValidator(_clock)]
 Window = Annotated[str, BeforeValidator(_window)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
-
-
-class DestinationSpec(_Frozen):
+class DestinationSpec(FrozenModel):
     """Where alerts go (`monitor.yaml` → `destinations:`); credentials come from Settings.
 
     Times stay text, normalized and checked with the core's parsers: `digest_at` is a sorted
@@ -209,13 +202,7 @@ class DestinationSpec(_Frozen):
     @field_validator("min_priority", mode="before")
     @classmethod
     def _priority_name(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return Priority[value.strip().lower()]
-            except KeyError:
-                names = ", ".join(p.name for p in Priority)
-                raise ValueError(f"min_priority must be one of {names}") from None
-        return value
+        return priority_by_name(value, "min_priority")
 
     @model_validator(mode="after")
     def _required_for_type(self) -> DestinationSpec:
@@ -228,7 +215,7 @@ class DestinationSpec(_Frozen):
         return self
 
 
-class Defaults(_Frozen):
+class Defaults(FrozenModel):
     """`monitor.yaml` → `defaults:`."""
 
     poll_interval: Interval = DEFAULT_POLL_INTERVAL
@@ -236,7 +223,7 @@ class Defaults(_Frozen):
     fetch_timeout: Interval = timedelta(seconds=30)
 
 
-class MonitorFile(_Frozen):
+class MonitorFile(FrozenModel):
     """`monitor.yaml` as written (before the console default applies)."""
 
     destinations: dict[Name, DestinationSpec] = Field(default_factory=dict)
@@ -251,35 +238,23 @@ class MonitorFile(_Frozen):
         return data
 
 
-class FeedSpec(_Frozen):
+class FeedSpec(FrozenModel):
     """One feed. `url` is resolved: an http(s) URL, or a `file://` URL for a local file."""
 
     id: Name
     url: str
-    url_as_written: str = ""
     name: str = ""
     lang: str | None = None
     interval: Interval = DEFAULT_POLL_INTERVAL
     tags: tuple[Annotated[str, AfterValidator(_nonempty)], ...] = ()
     enabled: StrictBool = True
 
-    @property
-    def local_path(self) -> Path | None:
-        """The file a local feed reads, or None for an http(s) feed."""
-        if not self.url.startswith("file:"):
-            return None
-        return Path(url2pathname(urlsplit(self.url).path))
-
     @model_validator(mode="before")
     @classmethod
     def _fill_in(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        if "url_as_written" in data:
-            raise PydanticCustomError(KEY_ERROR, "unknown key '{key}'", {"key": "url_as_written"})
         data = dict(data)
-        if isinstance(data.get("url"), str):
-            data["url_as_written"] = data["url"]
         context = info.context or {}
         if data.get("interval") is None and "default_interval" in context:
             data["interval"] = context["default_interval"]
@@ -305,7 +280,7 @@ class FeedSpec(_Frozen):
         return self
 
 
-class FeedsFile(_Frozen):
+class FeedsFile(FrozenModel):
     """`feeds.yaml`."""
 
     feeds: tuple[FeedSpec, ...]
@@ -316,7 +291,7 @@ class FeedsFile(_Frozen):
         return () if value is None else value
 
 
-class Config(_Frozen):
+class Config(FrozenModel):
     """The whole validated config. `destinations` is the effective mapping (see load_config)."""
 
     dir: Path

@@ -11,8 +11,9 @@ listed field), in its `lang` when given, from a source the watchlist accepts.
 from __future__ import annotations
 
 from monitor.core.errors import Problem
-from monitor.core.match import Matcher, redundant_terms
+from monitor.core.match import Matcher
 from monitor.core.model import Article, Example, Watchlist
+from monitor.core.terms import redundant_terms
 from monitor.edges.yamlsrc import YamlDoc
 
 _QUOTE_LIMIT = 60

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, func, select, true, update
 from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.edges.db import unavailable_as_transient
 from monitor.edges.schema import FAILED, PENDING, SENT, alerts, articles, feeds, matches
+from monitor.edges.store import ARTICLE_COLUMNS, article_from_row
 
 __all__ = ["DueAlert", "Outbox"]
 
@@ -61,7 +62,7 @@ class Outbox:
                 alerts.c.watchlists,
                 alerts.c.article_id,
                 feeds.c.name.label("feed_name"),
-                *(articles.c[name] for name in _ARTICLE_COLUMNS),
+                *(articles.c[name] for name in ARTICLE_COLUMNS),
             )
             .join(articles, articles.c.id == alerts.c.article_id)
             .join(feeds, feeds.c.id == articles.c.feed_id)
@@ -89,7 +90,7 @@ class Outbox:
                     id=r.alert_id,
                     destination=r.destination,
                     attempts=r.attempts,
-                    article=_article_from_row(r._mapping),
+                    article=article_from_row(r),
                     source=r.feed_name,
                     matches=chosen,
                 )
@@ -124,18 +125,6 @@ class Outbox:
             for destination, status, count in conn.execute(query):
                 out.setdefault(destination, {})[status] = count
         return out
-
-
-_ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "tags", "lang",
-                    "author", "published_at")  # fmt: skip
-
-
-def _article_from_row(row: Any) -> Article:
-    return Article(
-        feed_id=row["feed_id"], guid=row["guid"], url=row["url"], title=row["title"],
-        summary=row["summary"], content=row["content"], tags=tuple(row["tags"] or ()),
-        lang=row["lang"], author=row["author"], published_at=row["published_at"],
-    )  # fmt: skip
 
 
 def _match_from_row(row: Any) -> WatchlistMatch:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, Select, func, select
 from monitor.core.model import Article
 from monitor.edges.db import unavailable_as_transient
 from monitor.edges.schema import alerts, articles, feeds, matches
+from monitor.edges.store import ARTICLE_COLUMNS, article_from_row
 
 __all__ = ["Replay", "ReplayBatch", "ReplayScope", "StoredArticle"]
 
@@ -61,10 +62,6 @@ class ReplayScope:
     total: int
     first_id: int | None
     last_id: int | None
-
-
-_ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "tags", "lang",
-                    "author", "published_at", "fetched_at")  # fmt: skip
 
 
 class Replay:
@@ -111,7 +108,8 @@ class Replay:
             select(
                 articles.c.id,
                 feeds.c.name.label("source"),
-                *(articles.c[name] for name in _ARTICLE_COLUMNS),
+                *(articles.c[name] for name in ARTICLE_COLUMNS),
+                articles.c.fetched_at,
             )
             .join(feeds, feeds.c.id == articles.c.feed_id)
             .where(articles.c.id > after, articles.c.id <= scope.last_id)
@@ -156,9 +154,5 @@ class Replay:
 
 
 def _stored(row: Any) -> StoredArticle:
-    article = Article(
-        feed_id=row.feed_id, guid=row.guid, url=row.url, title=row.title, summary=row.summary,
-        content=row.content, tags=tuple(row.tags or ()), lang=row.lang, author=row.author,
-        published_at=row.published_at,
-    )  # fmt: skip
+    article = article_from_row(row)
     return StoredArticle(id=row.id, article=article, source=row.source, fetched_at=row.fetched_at)

@@ -42,8 +42,6 @@ FILE_FIELDS = frozenset({"database_url", "telegram_token", "smtp_user", "smtp_pa
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-# `scheme://user:password@` — the part of a URL that must not reach a log.
-_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@")
 
 
 class Settings(BaseModel):
@@ -112,10 +110,6 @@ class Settings(BaseModel):
                 return word in _TRUE
             raise ValueError("must be 0 or 1")
         return value
-
-    def database_url_for_display(self) -> str:
-        """The database URL with any password replaced by `***`, fit for logs and status."""
-        return _URL_PASSWORD.sub(r"\1:***@", self.database_url.get_secret_value())
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:

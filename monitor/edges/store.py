@@ -5,7 +5,8 @@ nothing connects at import time. Every method is one short transaction. The impo
 `ingest`: new articles, their matches and their alerts are written together or not at all, and
 "new" is decided by the database (`INSERT … ON CONFLICT DO NOTHING … RETURNING`), so a crash
 between fetching and committing loses nothing and a rerun alerts nothing twice. Reading and
-settling the queued alerts is the outbox's job (`outbox.Outbox`).
+settling the queued alerts is the outbox's job (`outbox.Outbox`); it and the backtest's replay
+read articles back with `article_from_row`, the inverse of the row `ingest` writes.
 
 Connection-level failures surface as `DatabaseUnavailable` (transient); anything else from the
 driver is a bug and propagates.
@@ -274,6 +275,20 @@ def _article_row(
         "title": a.title, "summary": a.summary, "content": a.content, "tags": list(a.tags),
         "lang": a.lang, "author": a.author, "published_at": a.published_at, "fetched_at": now,
     }  # fmt: skip
+
+
+#: The columns of `articles` that `article_from_row` reads.
+ARTICLE_COLUMNS = ("feed_id", "guid", "url", "title", "summary", "content", "tags", "lang",
+                   "author", "published_at")  # fmt: skip
+
+
+def article_from_row(row: Any) -> Article:
+    """The Article a row holds: a result row that selected (at least) ARTICLE_COLUMNS."""
+    return Article(
+        feed_id=row.feed_id, guid=row.guid, url=row.url, title=row.title, summary=row.summary,
+        content=row.content, tags=tuple(row.tags or ()), lang=row.lang, author=row.author,
+        published_at=row.published_at,
+    )  # fmt: skip
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:

@@ -2,15 +2,17 @@
 
 A `Runtime` is immutable. A config reload builds a new one around the same store, outbox and
 HTTP client and swaps it in whole, so a poll or a delivery in flight finishes on the config it
-started with, never on half of each.
+started with, never on half of each. `close_notifiers(rt)` closes the notifiers a runtime
+built, once nothing will send through them again; the HTTP client, shared across reloads, is
+its owner's to close.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -22,6 +24,8 @@ from monitor.edges.config import Config, FeedSpec
 from monitor.edges.notify import Notifier
 from monitor.edges.outbox import Outbox
 from monitor.edges.store import FeedDef, Store
+
+log = logging.getLogger("monitor.runtime")
 
 
 def utc_now() -> datetime:
@@ -58,9 +62,20 @@ def routes_from(config: Config) -> tuple[Route, ...]:
             Route(
                 name=name,
                 min_priority=dest.min_priority,
-                zone=ZoneInfo(dest.timezone),
+                zone=dest.tz,
                 quiet=parse_window(dest.quiet_hours) if dest.quiet_hours else None,
                 digest_at=digest,
             )
         )
     return tuple(routes)
+
+
+async def close_notifiers(rt: Runtime) -> None:
+    """Close every notifier of `rt`, logging (never raising) the failures."""
+    for notifier in rt.notifiers.values():
+        try:
+            await notifier.aclose()
+        except Exception:
+            # A notifier that fails to close must neither stop the daemon nor hide how a
+            # command ended.
+            log.exception("closing %s", notifier.name)

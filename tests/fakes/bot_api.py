@@ -15,29 +15,27 @@ setMyCommands and getMyCommands, and validates the way Telegram does:
 Failures are scripted per method with `script(method, *replies)` (`Canned.flood`, `.bad_request`,
 `.forbidden`, `.bad_gateway`, `.not_json`, `.migrated`, `.stall`), or per chat with
 `migrate_chat(old, new)`. Every call is recorded (method, params, token) under a lock;
-`messages()` lists delivered messages in order. Fixture: `bot_api`.
+`messages()` lists delivered messages in order; `root_url` is the MONITOR_TELEGRAM_API_URL value
+pointing here. Fixture: `bot_api`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.parser
 import email.policy
 import json
 import re
-import socket
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.fakes.loopback import LoopbackFake, LoopbackHandler, running
 from tests.fakes.telegram_html import HtmlParseError, parse_html
 
 __all__ = ["DEFAULT_TOKEN", "ApiCall", "Canned", "FakeBotApi", "SentMessage", "bot_api"]
@@ -128,7 +126,7 @@ class Canned:
         return Canned(delay=seconds)
 
 
-class FakeBotApi:
+class FakeBotApi(LoopbackFake):
     """The fake server. Use the `bot_api` fixture, or `with FakeBotApi() as api:`."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
@@ -136,7 +134,6 @@ class FakeBotApi:
         self.tokens = {token}
         self.bot_id = int(token.split(":")[0])
         self._cond = threading.Condition()
-        self._stopping = threading.Event()
         self._calls: list[ApiCall] = []
         self._scripts: dict[str, deque[Canned]] = {}
         self._messages: dict[int, SentMessage] = {}
@@ -145,40 +142,11 @@ class FakeBotApi:
         self._next_update_id = 1
         self._next_message_id = 1
         self.commands: list[Any] = []
-        self.errors: list[BaseException] = []
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-bot-api", kwargs={"poll_interval": 0.05}
-        )
+        super().__init__(_Handler, "fake-bot-api")
 
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def root_url(self) -> str:
-        """The MONITOR_TELEGRAM_API_URL value pointing here."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeBotApi:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stopping.set()
+    def wake(self) -> None:
         with self._cond:
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.drop_connections()
-        self._server.server_close()  # joins the handler threads
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __enter__(self) -> FakeBotApi:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            self._cond.notify_all()  # long-polling getUpdates calls
 
     # --- scripting ----------------------------------------------------------------------------
 
@@ -254,7 +222,7 @@ class FakeBotApi:
             canned = queue.popleft() if queue else None
             self._cond.notify_all()
         if canned is not None:
-            if canned.delay and self._stopping.wait(canned.delay):
+            if canned.delay and self.stopping.wait(canned.delay):
                 return _error(503, "Service Unavailable: fake server is stopping")
             if canned.body is not None:
                 return canned.status, canned.body, canned.content_type
@@ -365,7 +333,7 @@ class FakeBotApi:
                 while self._updates and self._updates[0]["update_id"] < offset:
                     self._updates.popleft()
             if timeout > 0:
-                self._cond.wait_for(lambda: bool(self._updates) or self._stopping.is_set(), timeout)
+                self._cond.wait_for(lambda: bool(self._updates) or self.stopping.is_set(), timeout)
             return list(self._updates)[:limit]
 
     def _api_answercallbackquery(self, params: dict[str, Any]) -> Any:
@@ -451,21 +419,7 @@ def parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     raise ValueError(f"unsupported Content-Type {content_type!r}")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as PTB's pooled client expects
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection)
-
-    def finish(self) -> None:
-        self.server.untrack(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the server would otherwise write every request to stderr
-
+class _Handler(LoopbackHandler[FakeBotApi]):
     def do_GET(self) -> None:
         self._serve(b"")
 
@@ -481,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             status, payload, ctype = _error(400, f"Bad Request: {exc}")
         else:
-            status, payload, ctype = self.server.api.handle(url.path, params)
+            status, payload, ctype = self.server.fake.handle(url.path, params)
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -493,53 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    # Non-daemon handler threads, joined by server_close(): no thread outlives the fixture.
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(self, api: FakeBotApi) -> None:
-        self.api = api
-        self._conn_lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def track(self, conn: socket.socket) -> None:
-        with self._conn_lock:
-            if self.api._stopping.is_set():
-                _hang_up(conn)
-            self._conns.add(conn)
-
-    def untrack(self, conn: socket.socket) -> None:
-        with self._conn_lock:
-            self._conns.discard(conn)
-
-    def drop_connections(self) -> None:
-        """Wake handler threads idling on keep-alive connections so they can be joined."""
-        with self._conn_lock:
-            for conn in self._conns:
-                _hang_up(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError) or exc is None:
-            return  # a client that hung up, or our own hang-up at shutdown
-        self.api.errors.append(exc)
-        super().handle_error(request, client_address)
-
-
-def _hang_up(conn: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        conn.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
 def bot_api() -> Iterator[FakeBotApi]:
     """A running FakeBotApi; fails the test if the fake itself crashed while serving."""
-    api = FakeBotApi().start()
-    try:
-        yield api
-    finally:
-        api.close()
-    if api.errors:
-        pytest.fail(f"the fake Bot API crashed: {api.errors!r}")
+    yield from running(FakeBotApi(), "the fake Bot API crashed")

@@ -15,25 +15,24 @@ Every request is recorded (method, target, lower-cased headers) before it is ans
 requests included. Each response closes its connection, so no handler thread idles on
 keep-alive; `close()` wakes hung handlers, hangs up on connected clients and joins every thread.
 
-`wait_for_connections(n)` blocks (on a condition) until n clients are connected.
+`wait_for_connections(n)` blocks (on a condition) until n clients are connected; it, the
+lifecycle and the connection tracking come from tests/fakes/loopback.py.
 `FeedServer` is a context manager for tests that drive a subprocess; fixture: `feed_server`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import gzip as _gzip
-import socket
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.fakes.loopback import LoopbackFake, LoopbackHandler, running
 
 __all__ = ["FeedServer", "RecordedRequest", "Route", "feed_server"]
 
@@ -62,50 +61,17 @@ class RecordedRequest:
         return urlsplit(self.target).path
 
 
-class FeedServer:
+class FeedServer(LoopbackFake):
     """The fake publisher. Use the `feed_server` fixture, or `with FeedServer() as server:`."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
-        self.errors: list[BaseException] = []
-        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            name="fake-feed-server",
-            kwargs={"poll_interval": 0.05},
-        )
-
-    # --- lifecycle ----------------------------------------------------------------------------
-
-    @property
-    def root_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, "fake-feed-server")
 
     def url(self, path: str = "/") -> str:
         return self.root_url + path
-
-    def start(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.stopping.set()  # wakes hung and trickling handlers
-        if self._thread.is_alive():
-            self._server.shutdown()
-        self._server.drop_connections()
-        self._server.server_close()  # joins the handler threads
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def __enter__(self) -> FeedServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- routes -------------------------------------------------------------------------------
 
@@ -134,10 +100,6 @@ class FeedServer:
     def redirect(self, path: str, to: str, status: int = 302) -> Route:
         """`path` answers `status` with Location `to` (relative or absolute)."""
         return self.add(path, status=status, content_type=None, headers={"Location": to})
-
-    def wait_for_connections(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until `count` client connections are open (accepted, not yet finished)."""
-        return self._server.wait_for_connections(count, timeout)
 
     def route_for(self, target: str) -> Route | None:
         with self._lock:
@@ -172,21 +134,8 @@ def _not_modified(route: Route, headers: dict[str, str]) -> bool:
     return False
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(LoopbackHandler[FeedServer]):
     timeout = 30  # a client that connects and says nothing does not pin a thread for ever
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection)
-
-    def finish(self) -> None:
-        self.server.untrack(self.connection)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the server would otherwise write every request to stderr
 
     def do_GET(self) -> None:
         self._serve(send_body=True)
@@ -195,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(send_body=False)
 
     def _serve(self, *, send_body: bool) -> None:
-        feeds = self.server.feeds
+        feeds = self.server.fake
         headers = {k.lower(): v for k, v in self.headers.items()}
         feeds.record(RecordedRequest(self.command, self.path, headers))
         self.close_connection = True
@@ -237,58 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
 
 
-class _Server(ThreadingHTTPServer):
-    # Non-daemon handler threads, joined by server_close(): no thread outlives the fixture.
-    daemon_threads = False
-    block_on_close = True
-
-    def __init__(self, feeds: FeedServer) -> None:
-        self.feeds = feeds
-        self._conns_changed = threading.Condition()
-        self._conns: set[socket.socket] = set()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def track(self, conn: socket.socket) -> None:
-        with self._conns_changed:
-            if self.feeds.stopping.is_set():
-                _hang_up(conn)
-            self._conns.add(conn)
-            self._conns_changed.notify_all()
-
-    def untrack(self, conn: socket.socket) -> None:
-        with self._conns_changed:
-            self._conns.discard(conn)
-
-    def wait_for_connections(self, count: int, timeout: float) -> bool:
-        with self._conns_changed:
-            return self._conns_changed.wait_for(lambda: len(self._conns) >= count, timeout)
-
-    def drop_connections(self) -> None:
-        """Wake handler threads blocked on a silent client so they can be joined."""
-        with self._conns_changed:
-            for conn in self._conns:
-                _hang_up(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, OSError) or exc is None:
-            return  # a client that hung up (a deadline, a size cap), or our own hang-up
-        self.feeds.errors.append(exc)
-        super().handle_error(request, client_address)
-
-
-def _hang_up(conn: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        conn.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
     """A running FeedServer; fails the test if the fake itself crashed while serving."""
-    server = FeedServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
-    if server.errors:
-        pytest.fail(f"the fake feed server failed: {server.errors!r}")
+    yield from running(FeedServer(), "the fake feed server failed")
