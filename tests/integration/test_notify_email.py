@@ -5,37 +5,23 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
 from monitor.core.errors import PermanentError, TransientError
-from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.core.render import AlertView
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.email import EmailNotifier
+from tests.fakes.alerts import HOSTILE, sample_alert
 from tests.fakes.smtp_sink import SmtpSink
 
-HOSTILE = "A & B <script>alert('x')</script>"
 DESK = "desk@example.org"
 
 
 def alert(title: str = f"{HOSTILE} Тайвань Taiwan") -> AlertView:
-    summary = f"Drills near Taiwan & {HOSTILE}"
-    start = summary.index("Taiwan")
-    article = Article(
-        feed_id="f",
-        guid="g",
-        url="https://example.org/story?a=1&b=2",
-        title=title,
-        summary=summary,
-        published_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    hit = Hit("Taiwan", "summary", start, start + 6)
-    found = WatchlistMatch("taiwan", "Taiwan", Priority.high, ("Taiwan",), (hit,))
-    return AlertView(article=article, source="Example News", matches=(found,))
+    return sample_alert(title, "Example News")
 
 
 def notifier_for(sink: SmtpSink, **overrides: Any) -> EmailNotifier:

@@ -5,38 +5,24 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 import telegram
 
 from monitor.core.errors import PermanentError, TransientError
-from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.core.render import AlertView
 from monitor.core.render_telegram import render_telegram_html
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.telegram import TelegramNotifier, make_bot
+from tests.fakes.alerts import HOSTILE, sample_alert
 from tests.fakes.bot_api import Canned, FakeBotApi
 
-HOSTILE = "A & B <script>alert('x')</script>"
 CHAT = 1234
 
 
 def alert(title: str = f"{HOSTILE} Taiwan") -> AlertView:
-    summary = f"Drills near Taiwan & {HOSTILE}"
-    start = summary.index("Taiwan")
-    article = Article(
-        feed_id="f",
-        guid="g",
-        url="https://example.org/story?a=1&b=2",
-        title=title,
-        summary=summary,
-        published_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
-    )
-    hit = Hit("Taiwan", "summary", start, start + 6)
-    found = WatchlistMatch("taiwan", "Taiwan", Priority.high, ("Taiwan",), (hit,))
-    return AlertView(article=article, source=f"Source {HOSTILE}", matches=(found,))
+    return sample_alert(title, f"Source {HOSTILE}")
 
 
 @pytest.fixture
