@@ -295,16 +295,23 @@ def _occurrences(
     scans: dict[str, _FieldScan],
     fields: frozenset[str],
 ) -> list[_Occ]:
-    occs = [o for o in found.get(term.pid, ()) if o.field in fields]
-    if occs and term.except_:
-        wider = [o for pid in term.except_ for o in found.get(pid, ())]
-        occs = [o for o in occs if not any(_inside(o, w) for w in wider)]
+    occs = _outside_excepts(term, [o for o in found.get(term.pid, ()) if o.field in fields], found)
     if occs and term.cased is not None:
         occs = [o for o in occs if _case_matches(term.cased, scans[o.field], o)]
     if occs and term.near:
         nears = [o for pid in term.near for o in found.get(pid, ()) if o.field in fields]
         occs = [o for o in occs if any(_distance(o, n) <= term.within for n in nears)]
     return occs
+
+
+def _outside_excepts(
+    term: CompiledTerm, occs: list[_Occ], found: dict[int, list[_Occ]]
+) -> list[_Occ]:
+    """The occurrences that are not part of one of the term's `except` expressions."""
+    if not occs or not term.except_:
+        return occs
+    wider = [o for pid in term.except_ for o in found.get(pid, ())]
+    return [o for o in occs if not any(_inside(o, w) for w in wider)]
 
 
 def _near_miss(
@@ -320,10 +327,8 @@ def _near_miss(
     inside = [o for o in raw if o.field in fields]
     if not inside:
         return f"{term.text!r} occurs only outside fields {sorted(fields)}"
-    if term.except_:
-        wider = [o for pid in term.except_ for o in found.get(pid, ())]
-        if all(any(_inside(o, w) for w in wider) for o in inside):
-            return f"{term.text!r} occurs only inside its 'except' expressions"
+    if not _outside_excepts(term, inside, found):
+        return f"{term.text!r} occurs only inside its 'except' expressions"
     if term.cased is not None and not any(
         _case_matches(term.cased, scans[o.field], o) for o in inside
     ):

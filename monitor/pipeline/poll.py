@@ -55,13 +55,12 @@ def _parse(
 
 
 def _plan(rt: Runtime, spec: FeedSpec, now: datetime) -> Plan:
-    notify = {w.id: w.notify for w in rt.config.watchlists}
 
     def plan(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
         found = rt.matcher.match(article, feed_tags=spec.tags)
         if not found:
             return [], []
-        return found, route(found, notify, rt.routes, now)
+        return found, route(found, rt.notify, rt.routes, now)
 
     return plan
 

@@ -44,11 +44,14 @@ class Runtime:
     routes: tuple[Route, ...] = field(init=False)
     feeds: Mapping[str, FeedSpec] = field(init=False)
     watchlists: Mapping[str, Watchlist] = field(init=False)
+    #: watchlist id → the destinations it notifies (None: every destination), for routing.
+    notify: Mapping[str, tuple[str, ...] | None] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "routes", routes_from(self.config))
         object.__setattr__(self, "feeds", {f.id: f for f in self.config.feeds})
         object.__setattr__(self, "watchlists", {w.id: w for w in self.config.watchlists})
+        object.__setattr__(self, "notify", {w.id: w.notify for w in self.config.watchlists})
 
     def feed_defs(self) -> list[FeedDef]:
         return [FeedDef(f.id, f.url, f.name, f.enabled) for f in self.config.feeds]
