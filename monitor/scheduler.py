@@ -2,9 +2,12 @@
 
 Two interval jobs run on one event loop: `poll` claims the feeds whose `next_poll_at` has come
 (each feed's own interval lives on its row, so a restart resumes where it left off) and
-`deliver` sends the alerts whose time has come (new ones, retries, quiet hours ended). Both
-start at once, so the first alerts appear seconds after start. `max_instances=1` and
-`coalesce` keep a slow cycle from piling up copies of itself.
+`deliver` sends the alerts whose time has come (new ones, retries, quiet hours ended), then
+edits the sent alerts whose story gained sources. Both start at once, so the first alerts
+appear seconds after start. `max_instances=1` and `coalesce` keep a slow cycle from piling up
+copies of itself. Digest destinations get a cron job per `digest_at` time in their time zone;
+an hourly job prunes the story index. Companions (the Telegram bot's long polling) run beside
+the jobs until stop.
 
 A failing database is reported and retried on the next tick; nothing here exits on an error.
 `stop()` (wired to SIGTERM/SIGINT by the CLI) lets the jobs in flight finish, then returns.
@@ -25,14 +28,17 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.core.errors import ConfigError, DatabaseUnavailable
 from monitor.edges.state import State
+from monitor.edges.stories import prune_story_keys
 from monitor.edges.watch import config_changes, fingerprint
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
 from monitor.pipeline.runtime import Runtime, close_notifiers
+from monitor.pipeline.updates import deliver_updates
 
 log = logging.getLogger("monitor.scheduler")
 
@@ -40,6 +46,9 @@ log = logging.getLogger("monitor.scheduler")
 #: Builds a Runtime for the config as it is on disk now, around the given one's store, outbox
 #: and HTTP client; raises ConfigError when the config is invalid.
 Rebuild = Callable[[Runtime], Runtime]
+#: A task that runs beside the jobs until the event is set (the Telegram bot's long polling);
+#: it reads the Runtime in force through the callable, since reloads swap it.
+Companion = Callable[[Callable[[], Runtime], asyncio.Event], Awaitable[None]]
 STATE_KEY = "config"
 
 
@@ -52,8 +61,11 @@ class Daemon:
         state: State | None = None,
         tick: float = 1.0,
         concurrency: int = 8,
+        companions: Iterable[Companion] = (),
     ) -> None:
         self.runtime = runtime
+        self.companions = tuple(companions)
+        self._scheduler: AsyncIOScheduler | None = None
         self.rebuild = rebuild
         self.state = state
         self.tick = tick
@@ -114,6 +126,7 @@ class Daemon:
                 raise
             self._reload_pending = False
             old, self.runtime = self.runtime, fresh
+            self._schedule_digests()
             self._retire(old)
             await asyncio.to_thread(self._record, self._loaded())
             log.info("config reloaded: %s", _summary(fresh))
@@ -152,6 +165,12 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
+    async def _companion(self, companion: Companion) -> None:
+        try:
+            await companion(lambda: self.runtime, self._stop)
+        except Exception:
+            log.exception("a background task failed; the daemon goes on without it")
+
     async def _guarded(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -177,6 +196,41 @@ class Daemon:
     async def deliver(self) -> None:
         async with self._delivering:
             await deliver_due(self.runtime)
+            await deliver_updates(self.runtime)
+
+    async def prune(self) -> None:
+        rt = self.runtime
+        before = rt.clock() - rt.config.defaults.story_window
+        await asyncio.to_thread(prune_story_keys, rt.store.engine, before)
+
+    def _schedule_digests(self) -> None:
+        """One cron job per digest destination and time, in the destination's time zone.
+
+        Digest alerts are queued to be due at these times, so the 1 s deliver job would send
+        them anyway; the cron job sends at the exact minute and keeps the schedule visible in
+        APScheduler. A daemon that was down at digest time sends it on start (the alerts are
+        overdue), which a cron trigger alone would miss.
+        """
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        for job in scheduler.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
+        for name, dest in self.runtime.config.destinations.items():
+            if dest.mode != "digest":
+                continue
+            for at in dest.digest_at:
+                hour, minute = at.split(":")
+                scheduler.add_job(
+                    self._guarded,
+                    CronTrigger(hour=int(hour), minute=int(minute), timezone=dest.tz),
+                    args=(f"digest {name} {at}", self.deliver),
+                    id=f"digest:{name}:{at}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=None,
+                )
 
     async def run(self) -> None:
         """Run until `stop()`; the caller has synced feeds and migrated the schema."""
@@ -193,9 +247,22 @@ class Daemon:
                 coalesce=True,
                 misfire_grace_time=None,
             )
+        scheduler.add_job(
+            self._guarded,
+            IntervalTrigger(hours=1, timezone=UTC),
+            args=("prune", self.prune),
+            id="prune",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        self._scheduler = scheduler
+        self._schedule_digests()
         scheduler.start()
         if self.rebuild is not None:
             self._spawn(self._watch_config())
+        for companion in self.companions:
+            self._spawn(self._companion(companion))
         await asyncio.to_thread(self._record, self._loaded())
         log.info("daemon started: %s", _summary(self.runtime))
         try:

@@ -28,9 +28,12 @@ TOPICS = ("new-start", "taiwan", "greenland", "ukraine")
 
 @dataclass
 class Score:
+    """Counts of a binary decision against labels (also used by tests/stories_eval.py)."""
+
     tp: int = 0
     fp: int = 0
     fn: int = 0
+    tn: int = 0
     items: int = 0
     misses: list[str] = field(default_factory=list)
 

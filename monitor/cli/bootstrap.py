@@ -6,9 +6,10 @@ store, outbox, HTTP client, notifiers, matcher) from the validated config and cl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -19,16 +20,23 @@ from monitor import __version__
 from monitor.core.match import Matcher
 from monitor.edges.config import Config, DestinationSpec, load_config
 from monitor.edges.db import make_engine
+from monitor.edges.destinations import Destinations
 from monitor.edges.fetch import make_client
+from monitor.edges.mutes import Mutes
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.console import ConsoleNotifier
 from monitor.edges.notify.email import EmailNotifier
+from monitor.edges.notify.gate import TelegramGate
 from monitor.edges.notify.telegram import TelegramNotifier, TokenRedactor, make_bot
 from monitor.edges.outbox import Outbox
 from monitor.edges.settings import Settings, settings_from_env
+from monitor.edges.state import State
 from monitor.edges.store import Store
-from monitor.pipeline.runtime import Runtime, close_notifiers
+from monitor.pipeline.assistant import run_bot
+from monitor.pipeline.runtime import Notice, Runtime, close_notifiers
+from monitor.scheduler import Companion
 
+log = logging.getLogger("monitor.bootstrap")
 USER_AGENT = f"monitor/{__version__} (+https://github.com/monitor-alerts/monitor; feed alerts)"
 
 
@@ -64,15 +72,18 @@ def build_notifier(
     settings: Settings,
     stdout: TextIO,
     bots: dict[str, telegram.Bot],
+    moved: Mapping[str, str] | None = None,
 ) -> Notifier:
+    """The notifier of one destination; `moved` maps destinations to the chat their Telegram
+    group became (ChatMigrated, remembered in the database), which wins over monitor.yaml."""
     if spec.type == "telegram":
         assert settings.telegram_token is not None  # load_config checked it
-        token = settings.telegram_token.get_secret_value()
-        bot = bots.get(token)
-        if bot is None:
-            bot = bots[token] = make_bot(token, settings.telegram_api_url)
+        bot = telegram_bot(settings, bots)
         assert spec.chat_id is not None
-        return TelegramNotifier(name, bot, spec.chat_id)
+        chat: int | str = spec.chat_id
+        if moved and name in moved:
+            chat = int(moved[name]) if moved[name].lstrip("-").isdigit() else moved[name]
+        return TelegramNotifier(name, bot, chat, gate=telegram_gate(settings))
     if spec.type == "email":
         assert settings.smtp_host is not None and settings.smtp_from is not None
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
@@ -89,22 +100,75 @@ def build_notifier(
     return ConsoleNotifier(name, stdout)
 
 
-def build_notifiers(config: Config, stdout: TextIO) -> dict[str, Notifier]:
+# One pacing gate per bot token for the life of the process: a config reload builds new Bots,
+# but Telegram's limits are the token's, and a reload must not reset what was sent this minute.
+_GATES: dict[str, TelegramGate] = {}
+
+
+def telegram_gate(settings: Settings) -> TelegramGate:
+    assert settings.telegram_token is not None
+    token = settings.telegram_token.get_secret_value()
+    return _GATES.setdefault(token, TelegramGate())
+
+
+def telegram_bot(settings: Settings, bots: dict[str, telegram.Bot]) -> telegram.Bot:
+    """The one Bot per token (its HTTP pool and pacing are shared by every chat it serves)."""
+    assert settings.telegram_token is not None
+    token = settings.telegram_token.get_secret_value()
+    bot = bots.get(token)
+    if bot is None:
+        bot = bots[token] = make_bot(token, settings.telegram_api_url)
+    return bot
+
+
+def build_notifiers(
+    config: Config, stdout: TextIO, moved: Mapping[str, str] | None = None
+) -> dict[str, Notifier]:
     bots: dict[str, telegram.Bot] = {}
     return {
-        name: build_notifier(name, spec, config.settings, stdout, bots)
+        name: build_notifier(name, spec, config.settings, stdout, bots, moved)
         for name, spec in config.destinations.items()
     }
 
 
-def build_runtime(config: Config, engine: Engine, stdout: TextIO) -> Runtime:
+def _moved_chats(destinations: Destinations) -> dict[str, str]:
+    return {n: s.chat_id for n, s in destinations.all().items() if s.chat_id is not None}
+
+
+def operator_notice(config: Config) -> tuple[Notice | None, telegram.Bot | None]:
+    """Tells the Telegram admins (monitor.yaml `telegram.admins`) what the operator must know,
+    through a Bot of its own; (None, None) without admins or a token. The caller shuts the Bot
+    down. Failures are logged, never raised: a notice must not stop delivery."""
+    settings = config.settings
+    if not config.telegram.admins or settings.telegram_token is None:
+        return None, None
+    bot = make_bot(settings.telegram_token.get_secret_value(), settings.telegram_api_url)
+    admins = config.telegram.admins
+
+    async def notice(text: str) -> None:
+        for admin in admins:
+            try:
+                await bot.send_message(admin, f"monitor: {text}")
+            except telegram.error.TelegramError as exc:
+                log.warning("could not tell admin %s: %s", admin, type(exc).__name__)
+
+    return notice, bot
+
+
+def build_runtime(
+    config: Config, engine: Engine, stdout: TextIO, notice: Notice | None = None
+) -> Runtime:
+    destinations = Destinations(engine)
     return Runtime(
         config=config,
         matcher=Matcher(config.watchlists),
         store=Store(engine),
         outbox=Outbox(engine),
         client=make_client(user_agent=USER_AGENT, timeout=30.0, max_connections=32),
-        notifiers=build_notifiers(config, stdout),
+        notifiers=build_notifiers(config, stdout, _moved_chats(destinations)),
+        destinations=destinations,
+        mutes=Mutes(engine),
+        notice=notice,
     )
 
 
@@ -115,17 +179,47 @@ def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
     those the process started with: the environment of a running process does not change.
     """
     config = load_config(rt.config.dir, rt.config.settings)
+    moved = _moved_chats(rt.destinations) if rt.destinations is not None else None
     return Runtime(
         config=config,
         matcher=Matcher(config.watchlists),
         store=rt.store,
         outbox=rt.outbox,
         client=rt.client,
-        notifiers=build_notifiers(config, stdout),
+        notifiers=build_notifiers(config, stdout, moved),
         clock=rt.clock,
+        destinations=rt.destinations,
+        mutes=rt.mutes,
+        notice=rt.notice,
     )
 
 
 async def close_runtime(rt: Runtime) -> None:
     await close_notifiers(rt)
     await rt.client.aclose()
+
+
+def companions(config: Config, engine: Engine, state: State) -> list[Companion]:
+    """What runs beside the daemon's jobs: the Telegram bot, when monitor.yaml names who it
+    answers (`telegram:`) and a token is set. The bot gets a Bot of its own, since a config
+    reload closes the notifiers' Bot and would break its long poll in flight."""
+    settings = config.settings
+    if not config.telegram.enabled or settings.telegram_token is None:
+        return []
+    token = settings.telegram_token.get_secret_value()
+
+    async def bot_companion(runtime: Callable[[], Runtime], stop: asyncio.Event) -> None:
+        bot = make_bot(token, settings.telegram_api_url)
+        try:
+            await run_bot(runtime, Mutes(engine), state, bot, stop)
+        finally:
+            await shutdown_bot(bot)
+
+    return [bot_companion]
+
+
+async def shutdown_bot(bot: telegram.Bot) -> None:
+    try:
+        await bot.shutdown()
+    except telegram.error.TelegramError as exc:
+        log.warning("closing a Telegram bot: %s", type(exc).__name__)

@@ -28,13 +28,15 @@ from monitor.core.render import send_test_view, snippet
 from monitor.edges import migrate
 from monitor.edges.config import Config, load_config, load_watchlists
 from monitor.edges.db import make_engine
+from monitor.edges.destinations import Destinations
 from monitor.edges.outbox import Outbox
 from monitor.edges.settings import settings_from_env
 from monitor.edges.state import State
 from monitor.edges.store import Store
 from monitor.pipeline.deliver import deliver_due
 from monitor.pipeline.poll import poll_feeds
-from monitor.pipeline.runtime import utc_now
+from monitor.pipeline.runtime import Runtime, utc_now
+from monitor.pipeline.updates import deliver_updates
 from monitor.scheduler import Daemon
 
 log = logging.getLogger("monitor")
@@ -78,28 +80,18 @@ def _prepare_database(config: Config) -> Store:
 
 async def _run(config: Config, once: bool, stdout: TextIO) -> int:
     store = _prepare_database(config)
-    rt = bootstrap.build_runtime(config, store.engine, stdout)
+    notice, notice_bot = bootstrap.operator_notice(config)
+    rt = bootstrap.build_runtime(config, store.engine, stdout, notice)
     try:
         await asyncio.to_thread(store.sync_feeds, rt.feed_defs(), utc_now())
         if once:
-            reports = await poll_feeds(rt, [f.id for f in config.feeds if f.enabled])
-            delivered = await deliver_due(rt)
-            failed = [r for r in reports if r.error]
-            for r in failed:
-                print(f"feed {r.feed_id}: {r.error}", file=sys.stderr)
-            print(
-                f"polled {len(reports)} feeds ({len(failed)} failed): "
-                f"{sum(r.new for r in reports)} new articles, "
-                f"{sum(r.alerts for r in reports)} alerts queued; "
-                f"sent {delivered.sent}, retry later {delivered.retried}, "
-                f"failed {delivered.failed}",
-                file=sys.stderr,
-            )
-            return EXIT_OK
+            return await _once(rt, config)
+        state = State(store.engine)
         daemon = Daemon(
             rt,
             rebuild=lambda current: bootstrap.rebuild_runtime(current, stdout),
-            state=State(store.engine),
+            state=state,
+            companions=bootstrap.companions(config, store.engine, state),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,7 +103,27 @@ async def _run(config: Config, once: bool, stdout: TextIO) -> int:
         return EXIT_OK
     finally:
         await bootstrap.close_runtime(rt)
+        if notice_bot is not None:
+            await bootstrap.shutdown_bot(notice_bot)
         store.engine.dispose()
+
+
+async def _once(rt: Runtime, config: Config) -> int:
+    reports = await poll_feeds(rt, [f.id for f in config.feeds if f.enabled])
+    delivered = await deliver_due(rt)
+    await deliver_updates(rt)
+    failed = [r for r in reports if r.error]
+    for r in failed:
+        print(f"feed {r.feed_id}: {r.error}", file=sys.stderr)
+    print(
+        f"polled {len(reports)} feeds ({len(failed)} failed): "
+        f"{sum(r.new for r in reports)} new articles, "
+        f"{sum(r.alerts for r in reports)} alerts queued; "
+        f"sent {delivered.sent}, retry later {delivered.retried}, "
+        f"failed {delivered.failed}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -148,7 +160,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("the database has no current schema yet: run `monitor db upgrade` or "
                   "`monitor run`", file=sys.stderr)  # fmt: skip
             return EXIT_DATABASE
-        print_status(Store(engine), Outbox(engine), State(engine), config, utc_now(), sys.stdout)
+        print_status(Store(engine), Outbox(engine), State(engine), config, utc_now(), sys.stdout,
+                     Destinations(engine))  # fmt: skip
     finally:
         engine.dispose()
     return EXIT_OK

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import TextIO
 
 from monitor.edges.config import Config
+from monitor.edges.destinations import Destinations, DestinationState
 from monitor.edges.outbox import Outbox
-from monitor.edges.schema import FAILED, PENDING, SENT
+from monitor.edges.schema import FAILED, PENDING, SENT, SKIPPED
 from monitor.edges.state import State
 from monitor.edges.store import Store
 from monitor.scheduler import STATE_KEY
@@ -60,7 +61,13 @@ def config_lines(state: State, now: datetime) -> list[str]:
 
 
 def print_status(
-    store: Store, outbox: Outbox, state: State, config: Config | None, now: datetime, out: TextIO
+    store: Store,
+    outbox: Outbox,
+    state: State,
+    config: Config | None,
+    now: datetime,
+    out: TextIO,
+    health: Destinations | None = None,
 ) -> None:
     out.write("CONFIG\n" + "\n".join(config_lines(state, now)) + "\n\n")
     rows = []
@@ -90,6 +97,7 @@ def print_status(
     counts = outbox.alert_counts()
     destinations = config.destinations if config is not None else {}
     names = sorted(set(destinations) | set(counts))
+    learnt = health.all() if health is not None else {}
     alert_rows = []
     for name in names:
         by_status = counts.get(name, {})
@@ -102,7 +110,25 @@ def print_status(
                 str(by_status.get(PENDING, 0)),
                 str(by_status.get(SENT, 0)),
                 str(by_status.get(FAILED, 0)),
+                str(by_status.get(SKIPPED, 0)),
+                _health(learnt.get(name), now),
             ]
         )
     out.write("ALERTS\n")
-    out.write(table(["DESTINATION", "TYPE", "QUEUED", "SENT", "FAILED"], alert_rows) + "\n")
+    headers = ["DESTINATION", "TYPE", "QUEUED", "SENT", "FAILED", "SKIPPED", "HEALTH"]
+    out.write(table(headers, alert_rows) + "\n")
+
+
+def _health(known: DestinationState | None, now: datetime) -> str:
+    """What delivery learnt: a failing streak (and whether the operator was told), a move."""
+    if known is None:
+        return "ok"
+    parts = []
+    if known.failures:
+        since = _ago(known.failing_since, now)
+        told = ", operator told" if known.operator_told_at else ""
+        error = (known.last_error or "").replace("\n", " ")[:80]
+        parts.append(f"FAILING: {known.failures} refusals since {since}{told}: {error}")
+    if known.chat_id:
+        parts.append(f"chat moved to {known.chat_id}: update monitor.yaml")
+    return "; ".join(parts) or "ok"

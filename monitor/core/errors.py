@@ -16,15 +16,40 @@ class MonitorError(Exception):
 
 
 class TransientError(MonitorError):
-    """Worth retrying. `retry_after` (seconds) is the peer's own hint, when it gave one."""
+    """Worth retrying. `retry_after` (seconds) is the peer's own hint, when it gave one.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    `sent` lists the parts of a multi-part message that did arrive before the failure (their
+    external ids), so that the retry sends only the rest.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, sent: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.sent = sent
 
 
 class PermanentError(MonitorError):
-    """Not worth retrying as is: the input or the peer's answer is final."""
+    """Not worth retrying as is: the input or the peer's answer is final.
+
+    `sent`: as for TransientError, the parts that arrived before the failure.
+    """
+
+    def __init__(self, message: str = "", *, sent: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class Refused(PermanentError):
+    """The destination refuses every message, not just this one: the bot was blocked or
+    kicked (Telegram 403), the token is revoked (401). The pipeline counts these per
+    destination and tells the operator once."""
+
+
+class Ambiguous(TransientError):
+    """The request went out but no answer came back (a read timeout): the peer may have acted
+    on it. Retrying may duplicate; the pipeline allows that once per alert (see deliver)."""
 
 
 class DatabaseUnavailable(TransientError):

@@ -4,8 +4,11 @@ Contract: pure functions of an `AlertView` (no clock, no I/O). Every string that
 is hostile: the HTML half of `render_email` escapes all of it (`esc`: quotes included, since some
 of it lands in attributes) and only http(s) URLs ever become links (`safe_link`). `header_text`
 makes any string safe for an email header: no CR, LF or other control character survives, so feed
-text cannot add a header (RFC 5322 §2.2: a header field ends at CRLF). `squash`, `snippet` and the
-term and watchlist labels are shared with `render_telegram`, which renders for Telegram.
+text cannot add a header (RFC 5322 §2.2: a header field ends at CRLF), and no RFC 2047 encoded word
+survives either, since Python's email package decodes one in an assigned header value and would
+write the CR LF it hides. An alert whose story other sources reported too says so ("Also reported
+by A, B (3 sources)", `also_reported`). `squash`, `snippet`, `one_line` and the term and watchlist
+labels are shared with `render_telegram` and `render_digest`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from monitor.core.model import FIELDS, Article, Hit, Priority, WatchlistMatch
 
 ELLIPSIS = "…"
 #: Marks the hit inside a plain-text snippet.
 HIT_OPEN, HIT_CLOSE = "«", "»"
+#: An alert names at most this many other sources of its story and counts the rest.
+ALSO_NAMED = 5
+#: Characters of one source name, in the "also reported by" list.
+SOURCE_CHARS = 80
 
 _SAFE_SCHEMES = ("http://", "https://")
 # Bidi embeddings, overrides and isolates can make a subject display as something else.
@@ -29,12 +37,20 @@ _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u20
 
 @dataclass(frozen=True, slots=True)
 class AlertView:
-    """What one alert shows: the article, its feed's display name, and every watchlist it hit."""
+    """What one alert shows: the article, its feed's display name, and every watchlist it hit.
+
+    An alert is per story: `also` names the other sources that reported the same story
+    (display names, in the order they came, without `source`). `alert_id` and `story_id` are
+    the outbox's ids, for the buttons a Telegram alert carries; None outside the outbox.
+    """
 
     article: Article
     source: str
     matches: tuple[WatchlistMatch, ...]
     test: bool = False
+    also: tuple[str, ...] = ()
+    alert_id: int | None = None
+    story_id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.matches:
@@ -43,6 +59,24 @@ class AlertView:
     @property
     def priority(self) -> Priority:
         return max(m.priority for m in self.matches)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Several alerts in one message: a scheduled digest, or the summary that a burst of alerts
+    beyond a destination's limit collapses into. Items are stories, most urgent first."""
+
+    kind: Literal["digest", "summary"]
+    items: tuple[AlertView, ...]
+    at: datetime  # when it was put together, shown in its heading
+
+    def __post_init__(self) -> None:
+        if not self.items:
+            raise ValueError("a digest needs at least one alert")
+
+
+#: What a notifier sends.
+Outgoing = AlertView | Digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +212,39 @@ def term_label(term: str, fields: Sequence[str]) -> str:
     return f"{term} ({', '.join(fields)})" if fields else term
 
 
+def one_line(text: str, limit: int) -> str:
+    """`text` as one tidy line: control characters become spaces (so `a\\r\\nb` reads `a b`),
+    whitespace runs collapse, and the result is capped at `limit` characters with an ellipsis,
+    cut between words when one ends near the cap."""
+    cleaned = squash(text).strip()
+    if len(cleaned) <= limit:
+        return cleaned
+    head = cleaned[: max(0, limit - 1)]
+    space = head.rfind(" ")
+    if space >= max(1, len(head) - 20):
+        head = head[:space]
+    return head.rstrip() + ELLIPSIS
+
+
+def also_names(also: Sequence[str], limit: int = ALSO_NAMED) -> str:
+    """`A, B, C and 2 more`: at most `limit` of the names, one line each, the rest counted."""
+    names = [one_line(name, SOURCE_CHARS) or "(unnamed)" for name in also[: max(0, limit)]]
+    rest = len(also) - len(names)
+    if rest > 0:
+        return f"{', '.join(names)} and {rest} more" if names else f"{rest} more"
+    return ", ".join(names)
+
+
+def also_reported(view: AlertView, limit: int = ALSO_NAMED) -> str:
+    """`Also reported by A, B (3 sources)`, or "" when no other source reported the story.
+
+    The count includes the alert's own source, so it is the story's number of sources.
+    """
+    if not view.also:
+        return ""
+    return f"Also reported by {also_names(view.also, limit)} ({1 + len(view.also)} sources)"
+
+
 def snippet_hit(article: Article, match: WatchlistMatch) -> Hit | None:
     """The hit to quote for `match`, or None when no hit's field has text."""
     # The title is shown anyway, so a hit in the body tells the reader more.
@@ -205,6 +272,8 @@ def render_text(view: AlertView) -> str:
         lines.append("[TEST] This is a test alert, not a real match.")
     lines.append(f"[{view.priority.name.upper()}] {squash(article.title).strip()}")
     lines.append(f"Source: {squash(view.source).strip()}")
+    if view.also:
+        lines.append(also_reported(view))
     if article.published_at is not None:
         lines.append(f"Published: {format_time(article.published_at)}")
     if article.url:
@@ -223,19 +292,15 @@ def render_text(view: AlertView) -> str:
 
 
 def header_text(text: str, limit: int = 200) -> str:
-    """`text` made safe and tidy for an email header: one line, no control characters.
+    """`text` made safe for an email header: `one_line`, and no RFC 2047 encoded word.
 
-    Control characters become spaces (so `a\\r\\nb` reads `a b`), whitespace runs collapse,
-    and the result is capped at `limit` characters with an ellipsis.
+    Python's email package parses a header value assigned as a string as if it had been
+    received, decoding `=?utf-8?q?a=0D=0AB?=` to `a` CR LF `B`, and (without the CVE-2024-6923
+    fix, `policy.verify_generated_headers`, as in the Python 3.11.7 we test on) writes that CR LF
+    out as is: a header injection that the control scrub alone cannot see. Every encoded word
+    starts with `=?` (RFC 2047 §2), so `=?` becomes `= ?`, which no parser decodes.
     """
-    cleaned = squash(text).strip()
-    if len(cleaned) <= limit:
-        return cleaned
-    head = cleaned[: max(0, limit - 1)]
-    space = head.rfind(" ")
-    if space >= max(1, len(head) - 20):
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS
+    return one_line(text.replace("=?", "= ?"), limit)
 
 
 def email_subject(view: AlertView) -> str:
@@ -262,6 +327,8 @@ def _email_html(view: AlertView) -> str:
     if article.published_at is not None:
         meta += f" · {format_time(article.published_at)}"
     parts.append(f"<p><em>{meta}</em></p>")
+    if view.also:
+        parts.append(f"<p>{esc(also_reported(view))}</p>")
     if article.url and link is None:
         parts.append(f"<p><code>{esc(squash(article.url).strip())}</code></p>")
     parts.append("<ul>")

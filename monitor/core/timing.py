@@ -99,3 +99,17 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
     if retry_after is not None and retry_after > 0:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
+
+
+def is_backlog(
+    published_at: datetime | None, now: datetime, window: timedelta | None, first_poll: bool
+) -> bool:
+    """Whether an item of a feed's first successful poll is old news, stored but not alerted.
+
+    Only the first poll has a backlog: later, an item is new because the feed just added it,
+    whatever date it claims. Undated items of a first poll count as backlog (their age is
+    unknown, and a new feed's 200 undated items must not flood); `window=None` turns this off.
+    """
+    if not first_poll or window is None:
+        return False
+    return published_at is None or published_at < now - window

@@ -24,6 +24,7 @@ from monitor.edges.configschema import (
     FeedsFile,
     FeedSpec,
     MonitorFile,
+    TelegramSpec,
     parse_duration,
     resolve_feed_url,
 )
@@ -33,7 +34,7 @@ from monitor.edges.yamlsrc import YamlDoc, load_yaml, problems_from_validation
 
 __all__ = [
     "Config", "Defaults", "DestinationSpec", "FeedSpec", "FeedsFile", "MonitorFile",
-    "load_config", "load_watchlists", "parse_duration", "resolve_feed_url",
+    "TelegramSpec", "load_config", "load_watchlists", "parse_duration", "resolve_feed_url",
 ]  # fmt: skip
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,7 +58,8 @@ def load_config(config_dir: Path, settings: Settings) -> Config:
 
     defaults = monitor.defaults if monitor is not None else Defaults()
     feeds_doc = _load(config_dir, "feeds.yaml", problems)
-    context = {"config_dir": config_dir, "default_interval": defaults.poll_interval}
+    context = {"config_dir": config_dir, "default_interval": defaults.poll_interval,
+               "default_backlog": defaults.backlog_window}  # fmt: skip
     feeds = _validate(FeedsFile, feeds_doc, problems, context) if feeds_doc else None
     sources = _feed_names(feeds_doc, problems) if feeds_doc else None
 
@@ -75,6 +77,7 @@ def load_config(config_dir: Path, settings: Settings) -> Config:
         defaults=defaults,
         feeds=feeds.feeds,
         watchlists=tuple(sorted((w for _, w in watchlists if w), key=lambda w: w.id)),
+        telegram=monitor.telegram,
     )
 
 

@@ -115,7 +115,17 @@ def _nonempty(value: str) -> str:
     return value
 
 
+def _window_or_off(value: Any) -> Any:
+    if value is None:  # inherited from `defaults` where it is off
+        return None
+    if isinstance(value, str) and value.strip().lower() in ("off", "none", "all"):
+        return None
+    return _duration(value)
+
+
 Interval = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_at_least_1s)]
+#: A look-back window, or `off` (None): how far back a new feed's items still alert.
+Backlog = Annotated[timedelta | None, BeforeValidator(_window_or_off)]
 Name = Annotated[str, AfterValidator(_name)]
 Clock = Annotated[str, BeforeValidator(_clock)]
 Window = Annotated[str, BeforeValidator(_window)]
@@ -136,6 +146,10 @@ class DestinationSpec(FrozenModel):
     timezone: str = "UTC"
     quiet_hours: Window | None = None
     min_priority: Priority = Priority.low
+    #: Flood control: at most `burst_limit` messages per `burst_window`; the alerts beyond it
+    #: go out together as one summary message. None: the `defaults:` value; 0 turns it off.
+    burst_limit: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    burst_window: Interval | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -163,6 +177,10 @@ class DestinationSpec(FrozenModel):
     @field_validator("chat_id", mode="before")
     @classmethod
     def _chat_id(cls, value: Any) -> Any:
+        return cls.chat_id_value(value)
+
+    @staticmethod
+    def chat_id_value(value: Any) -> Any:
         if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{4,31}", value.strip()):
@@ -221,6 +239,40 @@ class Defaults(FrozenModel):
     poll_interval: Interval = DEFAULT_POLL_INTERVAL
     #: One deadline for a whole feed request: connect, redirects, headers and body.
     fetch_timeout: Interval = timedelta(seconds=30)
+    #: A feed's first successful poll alerts only items published within this window; older
+    #: ones (and undated ones) are stored and matched but not alerted. `off` alerts them all.
+    backlog_window: Backlog = timedelta(hours=24)
+    #: How long a story stays open for copies to join it (and edit its alert).
+    story_window: Interval = timedelta(hours=72)
+    #: Flood control per destination (see DestinationSpec.burst_limit); 0 turns it off.
+    burst_limit: Annotated[int, Field(ge=0, le=10_000)] = 20
+    burst_window: Interval = timedelta(minutes=10)
+    #: The least time between two in-place edits of one alert message (new sources).
+    update_interval: Interval = timedelta(minutes=1)
+
+
+class TelegramSpec(FrozenModel):
+    """`monitor.yaml` → `telegram:`: who the bot answers. Nobody, when both lists are empty.
+
+    `allowed_chats`: chat ids (or @channelname) whose members may use the bot there;
+    `admins`: user ids answered in any chat, including a private chat with the bot.
+    """
+
+    allowed_chats: tuple[int | str, ...] = ()
+    admins: tuple[int, ...] = ()
+    #: Turn the bot (getUpdates long polling) off even when the lists are set.
+    commands: StrictBool = True
+
+    @field_validator("allowed_chats", mode="before")
+    @classmethod
+    def _chats(cls, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        return [DestinationSpec.chat_id_value(v) for v in value]
+
+    @property
+    def enabled(self) -> bool:
+        return self.commands and bool(self.allowed_chats or self.admins)
 
 
 class MonitorFile(FrozenModel):
@@ -228,6 +280,7 @@ class MonitorFile(FrozenModel):
 
     destinations: dict[Name, DestinationSpec] = Field(default_factory=dict)
     defaults: Defaults = Defaults()
+    telegram: TelegramSpec = TelegramSpec()
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +301,8 @@ class FeedSpec(FrozenModel):
     interval: Interval = DEFAULT_POLL_INTERVAL
     tags: tuple[Annotated[str, AfterValidator(_nonempty)], ...] = ()
     enabled: StrictBool = True
+    #: Overrides `defaults.backlog_window` for this feed (e.g. `off` for a local demo feed).
+    backlog_window: Backlog = timedelta(hours=24)
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +313,8 @@ class FeedSpec(FrozenModel):
         context = info.context or {}
         if data.get("interval") is None and "default_interval" in context:
             data["interval"] = context["default_interval"]
+        if "backlog_window" not in data and "default_backlog" in context:
+            data["backlog_window"] = context["default_backlog"]
         return data
 
     @field_validator("url")
@@ -300,6 +357,7 @@ class Config(FrozenModel):
     defaults: Defaults
     feeds: tuple[FeedSpec, ...]
     watchlists: tuple[Watchlist, ...]
+    telegram: TelegramSpec = TelegramSpec()
 
 
 def resolve_feed_url(url: str, config_dir: Path) -> str:

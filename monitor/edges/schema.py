@@ -6,8 +6,17 @@ Dedupe lives in unique constraints, so the database, not the code, decides what 
 * `articles`: unique (url_key) — the same link, tracking parameters and all, is one article
   whichever feed brought it; unique (feed_id, guid_key) — an item re-sent by its feed.
 * `matches`: unique (article_id, watchlist_id).
-* `alerts` (the outbox): unique (article_id, destination) — one alert per article and
-  destination, written in the same transaction as the article, marked sent only after the send.
+* `stories`: articles that report the same story (a copy with another link, an edited
+  headline) share a story; `story_keys` holds each story's LSH band keys, the index that finds
+  candidate stories for a new article (monitor.core.story).
+* `alerts` (the outbox): unique (story_id, destination) — one alert per story and destination
+  (and so per article), written in the same transaction as the article, marked sent only after
+  the send. A later copy of the story sets `update_due_at` on a sent alert: its message is
+  edited in place to list the new source.
+* `destination_state`: what delivery learnt about a destination (a Telegram chat that moved,
+  repeated refusals, whether the operator was told).
+* `mutes` and `feedback`: what the team told the bot (mute a watchlist or a story until a
+  time; "not relevant" and the other alert buttons).
 
 Failure state lives on the feed row (error count, last error, last status) where `monitor
 status` and the scheduler read it, not only in logs.
@@ -97,6 +106,26 @@ feeds = Table(
     Column("articles_seen", Integer, nullable=False, default=0),
 )
 
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("signature", Text),  # core.story.Fingerprint.encode(); None: too little text
+    Column("title", Text, nullable=False),  # the first article's
+    Column("articles", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Index(None, "created_at"),
+)
+
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", BigInteger, primary_key=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 articles = Table(
     "articles",
     metadata,
@@ -114,9 +143,11 @@ articles = Table(
     Column("author", Text),
     Column("published_at", UTCDateTime),
     Column("fetched_at", UTCDateTime, nullable=False),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="SET NULL")),
     UniqueConstraint("feed_id", "guid_key"),
     UniqueConstraint("url_key"),
     Index(None, "fetched_at"),
+    Index(None, "story_id"),
 )
 
 matches = Table(
@@ -147,8 +178,56 @@ alerts = Table(
     Column("external_id", Text),  # e.g. the Telegram message id
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE")),
+    # How it went out: message | summary (a burst collapsed) | digest | muted | backlog.
+    Column("delivered_as", String(16)),
+    Column("parts", JSON),  # external ids of the parts a broken multi-part send delivered
+    Column("uncertain", Integer, nullable=False, default=0),  # ambiguous timeouts so far
+    Column("refused", JSON),  # {recipient: server reply} for recipients that did not get it
+    Column("update_due_at", UTCDateTime),  # the story grew: edit the sent message from then
+    Column("updated_at", UTCDateTime),
     UniqueConstraint("article_id", "destination"),
+    UniqueConstraint("story_id", "destination"),
     Index(None, "status", "next_attempt_at"),
+    Index(None, "update_due_at"),
+)
+
+destination_state = Table(
+    "destination_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("chat_id", Text),  # where a Telegram group moved (ChatMigrated); overrides the config
+    Column("failures", Integer, nullable=False, default=0),  # refusals in a row (403)
+    Column("failing_since", UTCDateTime),
+    Column("last_error", Text),
+    Column("operator_told_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(16), nullable=False),  # watchlist | story
+    Column("target", String(64), nullable=False),  # a watchlist id, or a story id as text
+    Column("until", UTCDateTime, nullable=False),
+    Column("by", Text),  # who asked: "telegram:<user id> (<name>)"
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("scope", "target"),  # muting again moves `until`
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id", ondelete="SET NULL")),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("watchlists", JSON, nullable=False),
+    Column("action", String(32), nullable=False),  # mute_story | snooze_watchlist | not_relevant
+    Column("user_id", BigInteger),
+    Column("chat_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("alert_id", "action", "user_id"),
 )
 
 #: What the daemon wants other processes (`monitor status`) to know: e.g. the last config
@@ -162,3 +241,5 @@ daemon_state = Table(
 )
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+#: Not sent, on purpose: its watchlists were muted, or it was a new feed's backlog.
+SKIPPED = "skipped"

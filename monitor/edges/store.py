@@ -24,8 +24,10 @@ from sqlalchemy import Connection, Engine, select, update
 from monitor.core.dedupe import guid_key, url_key
 from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
 from monitor.edges.db import insert_ignore, unavailable_as_transient
-from monitor.edges.schema import PENDING, alerts, articles, feeds, matches
+from monitor.edges.schema import articles, feeds, matches
+from monitor.edges.stories import Clustering, assign_story, queue_alerts
 
+DEFAULT_CLUSTERING = Clustering()
 _BATCH = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters at 14 columns
 
 
@@ -167,8 +169,14 @@ class Store:
         plan: Plan,
         record: PollRecord,
         now: datetime,
+        clustering: Clustering = DEFAULT_CLUSTERING,
     ) -> IngestResult:
-        """Store the genuinely new articles, their matches and alerts, and the poll outcome."""
+        """Store the genuinely new articles, their matches and alerts, and the poll outcome.
+
+        A matched article joins (or opens) a story, and its alerts are queued per story: a
+        copy of a story already alerted updates that alert instead of adding one. Unmatched
+        articles get no story: they can never alert.
+        """
         keyed: dict[str, tuple[Article, str | None]] = {}
         for article in items:
             gkey = guid_key(article.guid)
@@ -183,9 +191,16 @@ class Store:
                 inserted = conn.execute(stmt.returning(articles.c.id, articles.c.guid_key))
                 for article_id, gkey in inserted:
                     new += 1
-                    found, plans = plan(keyed[gkey][0])
-                    matched += bool(found)
-                    queued += self._queue(conn, article_id, found, plans, now)
+                    article = keyed[gkey][0]
+                    found, plans = plan(article)
+                    if not found:
+                        continue
+                    matched += 1
+                    self._store_matches(conn, article_id, found, now)
+                    story_id = assign_story(conn, article_id, article, now, clustering.window)
+                    queued += queue_alerts(
+                        conn, article_id, story_id, plans, now, clustering.edit_every
+                    )
             self._record(conn, feed_id, record, now, seen=new)
         return IngestResult(seen=len(keyed), new=new, matched=matched, alerts=queued)
 
@@ -225,46 +240,24 @@ class Store:
         return fresh
 
     @staticmethod
-    def _queue(
-        conn: Connection,
-        article_id: int,
-        found: list[WatchlistMatch],
-        plans: list[AlertPlan],
-        now: datetime,
-    ) -> int:
-        if found:
-            conn.execute(
-                insert_ignore(conn, matches).values(
-                    [
-                        {
-                            "article_id": article_id,
-                            "watchlist_id": m.watchlist_id,
-                            "priority": int(m.priority),
-                            "terms": list(m.terms),
-                            "hits": [_hit_json(h) for h in m.hits],
-                            "created_at": now,
-                        }
-                        for m in found
-                    ]
-                )
+    def _store_matches(
+        conn: Connection, article_id: int, found: list[WatchlistMatch], now: datetime
+    ) -> None:
+        conn.execute(
+            insert_ignore(conn, matches).values(
+                [
+                    {
+                        "article_id": article_id,
+                        "watchlist_id": m.watchlist_id,
+                        "priority": int(m.priority),
+                        "terms": list(m.terms),
+                        "hits": [_hit_json(h) for h in m.hits],
+                        "created_at": now,
+                    }
+                    for m in found
+                ]
             )
-        if not plans:
-            return 0
-        rows = [
-            {
-                "article_id": article_id,
-                "destination": p.destination,
-                "watchlists": list(p.watchlists),
-                "priority": int(p.priority),
-                "status": PENDING,
-                "attempts": 0,
-                "next_attempt_at": p.next_attempt_at,
-                "created_at": now,
-            }
-            for p in plans
-        ]
-        result = conn.execute(insert_ignore(conn, alerts).values(rows).returning(alerts.c.id))
-        return len(result.all())
+        )
 
 
 def _article_row(

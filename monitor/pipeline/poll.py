@@ -18,11 +18,13 @@ from datetime import datetime
 from monitor.core.errors import DatabaseUnavailable, MonitorError, TransientError
 from monitor.core.model import AlertPlan, Article, WatchlistMatch
 from monitor.core.route import route
+from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
 from monitor.edges.language import detect_language
 from monitor.edges.parse import ParsedFeed, parse_feed
 from monitor.edges.store import FeedRow, Plan, PollRecord
+from monitor.edges.stories import Clustering
 from monitor.pipeline.runtime import Runtime
 
 log = logging.getLogger("monitor.poll")
@@ -54,15 +56,23 @@ def _parse(
     return replace(parsed, articles=articles)
 
 
-def _plan(rt: Runtime, spec: FeedSpec, now: datetime) -> Plan:
+def _plan(rt: Runtime, spec: FeedSpec, now: datetime, first_poll: bool) -> Plan:
+    """Match and route one new article; a new feed's backlog is matched but not alerted."""
 
     def plan(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
         found = rt.matcher.match(article, feed_tags=spec.tags)
         if not found:
             return [], []
+        if is_backlog(article.published_at, now, spec.backlog_window, first_poll):
+            return found, []
         return found, route(found, rt.notify, rt.routes, now)
 
     return plan
+
+
+def clustering(rt: Runtime) -> Clustering:
+    defaults = rt.config.defaults
+    return Clustering(window=defaults.story_window, edit_every=defaults.update_interval)
 
 
 async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollReport:
@@ -122,8 +132,10 @@ async def _poll(
         title=parsed.title or None,
         **validators,
     )
+    first_poll = row is None or row.last_success_at is None
+    plan = _plan(rt, spec, now, first_poll)
     ingested = await asyncio.to_thread(
-        store.ingest, spec.id, parsed.articles, _plan(rt, spec, now), record, now
+        store.ingest, spec.id, parsed.articles, plan, record, now, clustering(rt)
     )
     if parsed.warning:
         log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)

@@ -10,9 +10,10 @@ its owner's to close.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 
@@ -21,6 +22,7 @@ from monitor.core.model import Watchlist
 from monitor.core.route import Route
 from monitor.core.timing import parse_clock, parse_window
 from monitor.edges.config import Config, FeedSpec
+from monitor.edges.destinations import Destinations
 from monitor.edges.notify import Notifier
 from monitor.edges.outbox import Outbox
 from monitor.edges.store import FeedDef, Store
@@ -32,6 +34,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Muted(Protocol):
+    """What is muted right now (monitor.edges.mutes.MuteSet)."""
+
+    @property
+    def watchlists(self) -> frozenset[str]: ...
+
+    @property
+    def stories(self) -> frozenset[int]: ...
+
+
+class MuteSource(Protocol):
+    def active(self, now: datetime) -> Muted: ...
+
+
+#: Tells the operator something once (Telegram admins, and the log): a destination that keeps
+#: refusing messages, say. Best effort: it never raises.
+Notice = Callable[[str], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Runtime:
     config: Config
@@ -41,6 +62,9 @@ class Runtime:
     client: httpx.AsyncClient
     notifiers: Mapping[str, Notifier]
     clock: Callable[[], datetime] = utc_now
+    destinations: Destinations | None = None
+    mutes: MuteSource | None = None
+    notice: Notice | None = None
     routes: tuple[Route, ...] = field(init=False)
     feeds: Mapping[str, FeedSpec] = field(init=False)
     watchlists: Mapping[str, Watchlist] = field(init=False)

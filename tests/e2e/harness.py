@@ -38,6 +38,16 @@ def rss(items: list[dict[str, str]], *, title: str = "Test feed", lang: str = "e
     return "\n".join(parts).encode()
 
 
+def word(n: int) -> str:
+    """A made-up word of letters only, different for every n (digits would be read as figures)."""
+    letters = ""
+    while True:
+        n, rest = divmod(n, 26)
+        letters += chr(ord("a") + rest)
+        if n == 0:
+            return "qz" + letters
+
+
 @dataclass
 class Monitor:
     """A config folder plus the environment that points `monitor` at the fakes."""
@@ -70,8 +80,13 @@ def make_config(
     *,
     feeds: dict[str, str],
     destinations: str,
+    alert_backlog: bool = True,
 ) -> Path:
-    """A config folder with the shipped watchlists, the given feeds and destinations YAML."""
+    """A config folder with the shipped watchlists, the given feeds and destinations YAML.
+
+    `alert_backlog` sets `backlog_window: off` on every feed: the served items have fixed or no
+    dates, and a new feed's first poll would otherwise count them as old news.
+    """
     config = root / "config"
     (config / "watchlists").mkdir(parents=True)
     for source in (REPO / "config" / "watchlists").glob("*.yaml"):
@@ -79,6 +94,8 @@ def make_config(
     lines = ["feeds:"]
     for feed_id, url in feeds.items():
         lines += [f"  - id: {feed_id}", f"    url: {url}", f"    name: Feed {feed_id.upper()}"]
+        if alert_backlog:
+            lines.append("    backlog_window: 'off'")
     (config / "feeds.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (config / "monitor.yaml").write_text(destinations, encoding="utf-8")
     return config

@@ -152,7 +152,7 @@ def test_db_upgrade_then_status(tmp_path: Path, config_copy: Path) -> None:
     assert status.stdout.splitlines()[0] == "CONFIG"
     assert "FEEDS" in status.stdout.splitlines()
     console_row = next(line for line in status.stdout.splitlines() if line.startswith("console"))
-    assert console_row.split() == ["console", "console", "0", "0", "0"]
+    assert console_row.split() == ["console", "console", "0", "0", "0", "0", "ok"]
 
 
 def test_send_test_to_console_and_telegram(tmp_path: Path, bot_api: FakeBotApi) -> None:

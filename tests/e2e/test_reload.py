@@ -90,7 +90,9 @@ def daemon(tmp_path: Path, db_url: str, feed_server: FeedServer) -> Iterator[tup
         encoding="utf-8",
     )
     (config / "monitor.yaml").write_text(
-        "destinations:\n  screen: {type: console}\n", encoding="utf-8"
+        # Served items are undated: without this, a new feed's first poll is all backlog.
+        "destinations:\n  screen: {type: console}\ndefaults:\n  backlog_window: 'off'\n",
+        encoding="utf-8",
     )
     running = Running(config, environment(db_url, PYTHONUNBUFFERED="1"))
     try:

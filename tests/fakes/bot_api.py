@@ -10,21 +10,33 @@ setMyCommands and getMyCommands, and validates the way Telegram does:
   not list, an unclosed or mismatched tag, a bare `<` or an `&` that is not an entity gets
   400 "Bad Request: can't parse entities: ...";
 - a text over 4096 UTF-16 code units after entity parsing (how the Bot API counts) gets
-  400 "Bad Request: message is too long".
+  400 "Bad Request: message is too long";
+- with `enforce_limits=True` (or `enforce_limits()`), Telegram's flood control, to the letter:
+  a sendMessage or editMessageText that would make more than 1 to one chat within 1.0 s, more
+  than 20 to one group or channel chat (negative id, `@name`) within 60 s, or more than 30 in
+  all within 1.0 s gets 429 with `parameters.retry_after` (the seconds until the window frees,
+  rounded up) and is counted in `flood_answers`. Windows are measured on the server's clock,
+  when the request arrives, as Telegram measures them.
 
 Failures are scripted per method with `script(method, *replies)` (`Canned.flood`, `.bad_request`,
 `.forbidden`, `.bad_gateway`, `.not_json`, `.migrated`, `.stall`), or per chat with
-`migrate_chat(old, new)`. Every call is recorded (method, params, token) under a lock;
+`migrate_chat(old, new)`. `Canned.stall(s)` handles the call (a message is delivered) and then
+holds the answer for `s` seconds, so a client whose read timeout is shorter gives up on a
+message that did arrive: an ambiguous timeout. `unaccepting_url()` gives a URL whose connects
+time out, for the other kind. Every call is recorded (method, params, token) under a lock;
 `messages()` lists delivered messages in order; `root_url` is the MONITOR_TELEGRAM_API_URL value
 pointing here. Fixture: `bot_api`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import json
+import math
 import re
+import socket
 import threading
 import time
 from collections import deque
@@ -38,10 +50,21 @@ import pytest
 from tests.fakes.loopback import LoopbackFake, LoopbackHandler, running
 from tests.fakes.telegram_html import HtmlParseError, parse_html
 
-__all__ = ["DEFAULT_TOKEN", "ApiCall", "Canned", "FakeBotApi", "SentMessage", "bot_api"]
+__all__ = [
+    "DEFAULT_TOKEN",
+    "ApiCall",
+    "Canned",
+    "FakeBotApi",
+    "SentMessage",
+    "bot_api",
+    "unaccepting_url",
+]
 
 DEFAULT_TOKEN = "123456789:AAFake-token_for-tests_0123456789abcd"
 MESSAGE_LIMIT = 4096
+#: Bot API FAQ: 1 message per second in a chat, 20 per minute in a group, 30 per second in all.
+CHAT_WINDOW, GROUP_WINDOW, ALL_WINDOW = (1, 1.0), (20, 60.0), (30, 1.0)
+_PACED_METHODS = frozenset({"sendmessage", "editmessagetext"})
 
 # Parameters that are strings even when they look like JSON ("123", "true").
 _STRING_PARAM_NAMES = (
@@ -76,12 +99,14 @@ class SentMessage:
 
 @dataclass(frozen=True)
 class Canned:
-    """A scripted answer. `body=None` means: wait `delay` seconds, then answer normally."""
+    """A scripted answer. `body=None` means: answer normally, after waiting `delay` seconds;
+    with `deliver_first` the call is carried out first and only the answer waits."""
 
     status: int = 200
     body: bytes | None = None
     content_type: str = "application/json"
     delay: float = 0.0
+    deliver_first: bool = False
 
     @staticmethod
     def error(status: int, description: str, **parameters: Any) -> Canned:
@@ -123,13 +148,14 @@ class Canned:
 
     @staticmethod
     def stall(seconds: float) -> Canned:
-        return Canned(delay=seconds)
+        """Carry the call out (the message is delivered), then hold the answer back."""
+        return Canned(delay=seconds, deliver_first=True)
 
 
 class FakeBotApi(LoopbackFake):
     """The fake server. Use the `bot_api` fixture, or `with FakeBotApi() as api:`."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+    def __init__(self, token: str = DEFAULT_TOKEN, *, enforce_limits: bool = False) -> None:
         self.token = token
         self.tokens = {token}
         self.bot_id = int(token.split(":")[0])
@@ -142,7 +168,17 @@ class FakeBotApi(LoopbackFake):
         self._next_update_id = 1
         self._next_message_id = 1
         self.commands: list[Any] = []
+        self.limits_enforced = enforce_limits
+        #: How many calls got a 429 from the enforced limits (scripted floods not counted).
+        self.flood_answers = 0
+        self._paced_all: deque[float] = deque()
+        self._paced_chat: dict[str, deque[float]] = {}
         super().__init__(_Handler, "fake-bot-api")
+
+    def enforce_limits(self, on: bool = True) -> None:
+        """Answer 429 to calls beyond Telegram's rate limits (see the module docstring)."""
+        with self._cond:
+            self.limits_enforced = on
 
     def wake(self) -> None:
         with self._cond:
@@ -222,20 +258,56 @@ class FakeBotApi(LoopbackFake):
             canned = queue.popleft() if queue else None
             self._cond.notify_all()
         if canned is not None:
+            if canned.deliver_first:
+                answer = self._answer(token, method, params)
+                self.stopping.wait(canned.delay)  # the client has given up long before
+                return answer
             if canned.delay and self.stopping.wait(canned.delay):
                 return _error(503, "Service Unavailable: fake server is stopping")
             if canned.body is not None:
                 return canned.status, canned.body, canned.content_type
+        return self._answer(token, method, params)
+
+    def _answer(self, token: str, method: str, params: dict[str, Any]) -> tuple[int, bytes, str]:
         if token not in self.tokens:
             return _error(401, "Unauthorized")
         handler = getattr(self, f"_api_{method.lower()}", None)
         if handler is None:
             return _error(404, "Not Found")
         try:
+            if method.lower() in _PACED_METHODS:
+                self._flood_check(params.get("chat_id"))
             result = handler(params)
         except _ApiError as exc:
             return _error(exc.status, exc.description, **exc.parameters)
         return 200, json.dumps({"ok": True, "result": result}).encode(), "application/json"
+
+    def _flood_check(self, chat_id: Any) -> None:
+        """Raise 429 when one more message now would break a window; else count it in."""
+        now = time.monotonic()
+        key = str(chat_id)
+        group = key.startswith(("-", "@"))
+        with self._cond:
+            if not self.limits_enforced:
+                return
+            chat = self._paced_chat.setdefault(key, deque())
+            windows = [(self._paced_all, ALL_WINDOW), (chat, CHAT_WINDOW)]
+            if group:
+                windows.append((chat, GROUP_WINDOW))
+            wait = 0.0
+            for times, (count, seconds) in windows:
+                # The times in the window (now - seconds, now]; the oldest frees it on leaving.
+                inside = [t for t in times if t > now - seconds]
+                if len(inside) >= count:
+                    wait = max(wait, inside[-count] + seconds - now)
+            if wait > 0:
+                self.flood_answers += 1
+                retry = max(1, math.ceil(wait))
+                raise _ApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+            for times, _ in windows[:2]:
+                times.append(now)
+                while times and times[0] <= now - GROUP_WINDOW[1]:
+                    times.popleft()
 
     def _api_getme(self, params: dict[str, Any]) -> Any:
         return {
@@ -445,6 +517,30 @@ class _Handler(LoopbackHandler[FakeBotApi]):
         except OSError:
             # The client gave up (a read timeout) and closed the connection first.
             self.close_connection = True
+
+
+@contextlib.contextmanager
+def unaccepting_url() -> Iterator[str]:
+    """A root URL on 127.0.0.1 where connecting times out: nothing was sent, for certain.
+
+    A listener with a backlog of 0 that never accepts: once the connections made here fill its
+    accept queue, Linux drops the SYN of any further one (net.ipv4.tcp_abort_on_overflow=0,
+    the default), so the client's connect waits out its connect timeout.
+    """
+    with socket.socket() as listener, contextlib.ExitStack() as fillers:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        for _ in range(8):  # until one cannot connect: the queue is full
+            filler = fillers.enter_context(socket.socket())
+            filler.settimeout(0.2)
+            try:
+                filler.connect(address)
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this kernel accepts connections beyond a full backlog")
+        yield f"http://{address[0]}:{address[1]}"
 
 
 @pytest.fixture

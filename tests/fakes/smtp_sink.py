@@ -2,7 +2,8 @@
 
 Records each delivered message (envelope sender, accepted recipients, raw bytes, parsed
 EmailMessage). Scriptable: `fail_data(n)` answers the next n DATA commands with 451,
-`refuse(*addresses)` answers RCPT TO for those addresses with 550. `SmtpSink(credentials=(user,
+`refuse(*addresses)` answers RCPT TO for those addresses with 550 (`refuse(..., code=450)`: a
+greylisting 450 instead); `REFUSALS` holds the exact replies. `SmtpSink(credentials=(user,
 password))` advertises AUTH PLAIN/LOGIN over plain text (a loopback test, not a deployment) and
 answers 535 to wrong credentials. Fixture: `smtp_sink`.
 """
@@ -23,7 +24,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["Delivered", "SmtpSink", "smtp_sink"]
+__all__ = ["REFUSALS", "Delivered", "SmtpSink", "smtp_sink"]
+
+#: The RCPT TO reply for a refused address, by code; `{address}` is filled in.
+REFUSALS = {
+    550: "550 5.1.1 <{address}>: Recipient address rejected: User unknown",
+    450: "450 4.2.0 <{address}>: Recipient address rejected: Greylisted, try again later",
+}
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,9 @@ class _Handler:
         rcpt_options: list[str],
     ) -> str:
         with self.sink._lock:
-            refused = address.lower() in self.sink._refused
-        if refused:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+            code = self.sink._refused.get(address.lower())
+        if code is not None:
+            return REFUSALS[code].format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -85,7 +92,7 @@ class SmtpSink:
     def __init__(self, credentials: tuple[str, str] | None = None) -> None:
         self._lock = threading.Lock()
         self._delivered: list[Delivered] = []
-        self._refused: set[str] = set()
+        self._refused: dict[str, int] = {}
         self._data_failures = 0
         self.credentials = credentials
         kwargs: dict[str, Any] = {}
@@ -123,10 +130,12 @@ class SmtpSink:
         with self._lock:
             self._data_failures += times
 
-    def refuse(self, *addresses: str) -> None:
-        """Answer RCPT TO for these addresses with 550 (a permanent failure)."""
+    def refuse(self, *addresses: str, code: int = 550) -> None:
+        """Answer RCPT TO for these addresses with `code`: 550 (permanent) or 450 (greylisting)."""
+        if code not in REFUSALS:
+            raise ValueError(f"no refusal scripted for {code}")
         with self._lock:
-            self._refused.update(a.lower() for a in addresses)
+            self._refused.update((a.lower(), code) for a in addresses)
 
     @property
     def messages(self) -> list[Delivered]:

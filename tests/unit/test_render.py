@@ -3,9 +3,12 @@ one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import email.policy
+import html
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -15,6 +18,9 @@ import pytest
 from monitor.core.model import Article, Hit, Priority, WatchlistMatch
 from monitor.core.render import (
     AlertView,
+    Digest,
+    also_names,
+    also_reported,
     header_text,
     render_email,
     render_text,
@@ -22,11 +28,16 @@ from monitor.core.render import (
     snippet,
 )
 from monitor.core.render_telegram import (
+    CALLBACK_DATA_LIMIT,
     TELEGRAM_LIMIT,
+    alert_buttons,
+    outgoing_html,
+    outgoing_text,
     render_telegram_html,
     render_telegram_text,
     utf16_len,
 )
+from monitor.core.telegram_parts import split_html, split_text
 from tests.fakes.telegram_html import parse_html
 
 HOSTILE = "A & B <script>alert(\"x\")</script> 'q'"
@@ -166,7 +177,7 @@ def test_a_quote_in_the_url_cannot_leave_the_attribute() -> None:
     telegram_visible(markup)
 
 
-# --- Telegram's limit -------------------------------------------------------------------------
+# --- Telegram: whole messages, cut into parts --------------------------------------------------
 
 
 def many_matches(n: int, terms: int = 30) -> tuple[WatchlistMatch, ...]:
@@ -179,6 +190,20 @@ def many_matches(n: int, terms: int = 30) -> tuple[WatchlistMatch, ...]:
         )
         for i in range(n)
     )
+
+
+def telegram_parts(alert: AlertView) -> list[str]:
+    """The alert as the notifier sends it: each part within the limit and valid on its own."""
+    markup = render_telegram_html(alert)
+    parts = split_html(markup, TELEGRAM_LIMIT)
+    for part in parts:
+        assert utf16_len(part) <= TELEGRAM_LIMIT
+        assert len(part.encode("utf-16-le")) // 2 <= 4096
+        assert telegram_visible(part).strip()
+        assert not re.search(r"&[#A-Za-z0-9]*…", part)
+    whole = "".join(telegram_visible(markup).split())
+    assert "".join("".join(telegram_visible(p).split()) for p in parts) == whole
+    return parts
 
 
 @pytest.mark.parametrize(
@@ -195,31 +220,123 @@ def many_matches(n: int, terms: int = 30) -> tuple[WatchlistMatch, ...]:
     ],
     ids=["ampersands", "mixed", "emoji", "edge", "emoji-snippets", "40", "400", "long-url"],
 )
-def test_telegram_html_stays_within_4096_utf16_units(alert: AlertView) -> None:
+def test_telegram_parts_stay_within_4096_utf16_units(alert: AlertView) -> None:
+    telegram_parts(alert)
+
+
+@pytest.mark.parametrize(
+    ("title", "cap"),
+    [("&" * 20_000, 600), ("😀" * 5000, 600), ("Taiwan " * 3000, 600)],
+    ids=["ampersands", "emoji", "words"],
+)
+def test_a_huge_title_is_capped_not_the_message(title: str, cap: int) -> None:
+    [first, *_] = telegram_parts(view(title=title))
+    shown = telegram_visible(first).splitlines()[0]
+    assert shown.endswith("…") and utf16_len(shown) <= cap + len("NORMAL ")
+
+
+def test_every_watchlist_is_shown_however_many() -> None:
+    parts = telegram_parts(view(matches=many_matches(400, terms=200)))
+    assert len(parts) > 1
+    visible = "\n".join(telegram_visible(p) for p in parts)
+    assert [int(n) for n in re.findall(r"Watchlist number (\d+)", visible)] == list(range(400))
+    assert "more watchlists" not in visible
+
+
+def test_the_head_is_in_the_first_part() -> None:
+    alert = replace(view(matches=many_matches(40)), also=("Reuters", "AP"))
+    first = telegram_visible(telegram_parts(alert)[0])
+    assert first.startswith("NORMAL Taiwan holds drills\nExample News · 2024-05-01 12:30 UTC\n")
+    assert "Also reported by Reuters, AP (3 sources)" in first
+
+
+@pytest.mark.parametrize(
+    ("also", "line"),
+    [
+        ((), None),
+        (("Reuters",), "Also reported by Reuters (2 sources)"),
+        (("A", "B", "C"), "Also reported by A, B, C (4 sources)"),
+        (tuple("ABCDEFG"), "Also reported by A, B, C, D, E and 2 more (8 sources)"),
+        ((HOSTILE, "B"), f"Also reported by {HOSTILE}, B (3 sources)"),
+        (("  spaced\n out ", "   "), "Also reported by spaced out, (unnamed) (3 sources)"),
+        (("x" * 500,), "Also reported by " + "x" * 79 + "… (2 sources)"),
+    ],
+    ids=["none", "one", "three", "seven", "hostile", "blank-names", "long-name"],
+)
+def test_also_reported_by(also: tuple[str, ...], line: str | None) -> None:
+    alert = replace(view(), also=also)
     markup = render_telegram_html(alert)
-    assert utf16_len(markup) <= TELEGRAM_LIMIT
-    assert len(markup.encode("utf-16-le")) // 2 <= 4096
-    telegram_visible(markup)  # still well-formed: nothing was cut inside a tag or entity
-    assert not re.search(r"&[#A-Za-z0-9]*…", markup)
+    head = telegram_visible(markup).split("\n\n")[0].splitlines()
+    text_head = render_telegram_text(alert).splitlines()
+    if line is None:
+        assert not any("Also reported" in x for x in head + text_head)
+    else:
+        assert head[2] == line  # under the source, in italics
+        assert f"<i>{html.escape(line)}</i>" in markup
+        assert text_head[2] == line  # the plain fallback says the same, under "Source:"
 
 
-def test_every_watchlist_is_named_while_it_fits() -> None:
-    markup = render_telegram_html(view(summary="word & " * 3000, matches=many_matches(12)))
-    visible = telegram_visible(markup)
-    for i in range(12):
-        assert re.search(rf"Watchlist number {i}\D", visible)
+def test_plain_telegram_fallback_is_whole_and_splits_within_the_limit() -> None:
+    text = render_telegram_text(view(title="😀" * 5000, matches=many_matches(40)))
+    parts = split_text(text)
+    assert len(parts) > 1
+    assert all(utf16_len(p) <= TELEGRAM_LIMIT for p in parts)
+    assert "".join("".join(p.split()) for p in parts) == "".join(text.split())
 
 
-def test_overflowing_watchlists_are_counted() -> None:
-    visible = telegram_visible(render_telegram_html(view(matches=many_matches(400, terms=200))))
-    shown = len(re.findall(r"Watchlist number \d+", visible))
-    assert 0 < shown < 400
-    assert f"+{400 - shown} more watchlists" in visible
+@pytest.mark.parametrize(
+    ("alert_id", "story_id", "wid", "rows"),
+    [
+        (None, None, "taiwan", []),
+        (None, 9, "taiwan", []),
+        (
+            17,
+            9,
+            "taiwan",
+            [
+                [("Mute story", "ms:9"), ("Not relevant", "nr:17")],
+                [("Snooze taiwan 24 h", "sw:taiwan")],
+            ],
+        ),
+        (17, None, "taiwan", [[("Not relevant", "nr:17")], [("Snooze taiwan 24 h", "sw:taiwan")]]),
+    ],
+    ids=["no-alert", "story-only", "all", "no-story"],
+)
+def test_alert_buttons(
+    alert_id: int | None, story_id: int | None, wid: str, rows: list[list[tuple[str, str]]]
+) -> None:
+    alert = replace(view(matches=(match(wid),)), alert_id=alert_id, story_id=story_id)
+    assert alert_buttons(alert) == rows
 
 
-def test_plain_telegram_fallback_is_within_the_limit() -> None:
-    text = render_telegram_text(view(title="😀" * 5000))
-    assert utf16_len(text) <= TELEGRAM_LIMIT
+@pytest.mark.parametrize(("length", "snooze"), [(61, True), (62, False), (500, False)])
+def test_callback_data_stays_within_64_bytes(length: int, snooze: bool) -> None:
+    wid = "w" * length  # "sw:" + 61 characters is 64 bytes
+    alert = replace(view(matches=(match(wid),)), alert_id=10**12, story_id=10**12)
+    buttons = [b for row in alert_buttons(alert) for b in row]
+    assert all(len(data.encode()) <= CALLBACK_DATA_LIMIT for _, data in buttons)
+    assert [d for _, d in buttons if d.startswith("sw:")] == ([f"sw:{wid}"] if snooze else [])
+    assert ("Mute story", f"ms:{10**12}") in buttons
+
+
+def test_snooze_names_the_most_urgent_watchlist() -> None:
+    alert = replace(
+        view(matches=(match("low"), match("urgent", priority=Priority.critical), match("b"))),
+        alert_id=1,
+    )
+    assert alert_buttons(alert)[-1] == [("Snooze urgent 24 h", "sw:urgent")]
+
+
+def test_a_digest_renders_every_alert() -> None:
+    items = (hostile_view(), replace(view(), also=("AP",)))
+    digest = Digest(kind="summary", items=items, at=WHEN)
+    markup = outgoing_html(digest)
+    visible = "\n".join(telegram_visible(p) for p in split_html(markup))
+    assert visible.count(HOSTILE) >= 4 and "Taiwan holds drills" in visible
+    text = outgoing_text(digest)
+    assert f"{HOSTILE} Taiwan" in text and "Taiwan holds drills" in text
+    assert outgoing_html(items[1]) == render_telegram_html(items[1])
+    assert outgoing_text(items[1]) == render_telegram_text(items[1])
 
 
 # --- snippets ---------------------------------------------------------------------------------
@@ -315,6 +432,11 @@ def test_send_test_view_is_a_marked_test() -> None:
         ("bell\x07 esc\x1b[31m del\x7f", "bell esc [31m del"),
         ("rtl \u202egnp.exe", "rtl gnp.exe"),
         ("Тайвань 台湾 😀", "Тайвань 台湾 😀"),
+        # RFC 2047 encoded words would be decoded by the email package (see header_text).
+        ("=?utf-8?q?a=0D=0ABcc:_x@y?=", "= ?utf-8?q?a=0D=0ABcc:_x@y?="),
+        ("x=?utf-8?b?YQ0KQmNjOiB4QHk=?=y", "x= ?utf-8?b?YQ0KQmNjOiB4QHk= ?=y"),
+        ("==??=", "== ??="),
+        ("a =\r\n? b", "a = ? b"),
     ],
 )
 def test_header_text_removes_controls(raw: str, clean: str) -> None:
@@ -355,3 +477,58 @@ def test_lone_surrogates_and_controls_cannot_break_encoding() -> None:
     ):
         out.encode("utf-8")
         assert "\x00" not in out and "\x1b" not in out
+
+
+# --- other sources of the story ---------------------------------------------------------------
+
+
+def with_also(also: tuple[str, ...], source: str = "Example News") -> AlertView:
+    return dataclasses.replace(view(source=source), also=also)
+
+
+@pytest.mark.parametrize(
+    ("also", "line"),
+    [
+        ((), ""),
+        (("Reuters",), "Also reported by Reuters (2 sources)"),
+        (("Reuters", "AP"), "Also reported by Reuters, AP (3 sources)"),
+        (tuple("ABCDE"), "Also reported by A, B, C, D, E (6 sources)"),
+        (tuple("ABCDEF"), "Also reported by A, B, C, D, E and 1 more (7 sources)"),
+        (tuple(f"S{i}" for i in range(40)), "S3, S4 and 35 more (41 sources)"),
+        (("Bad\r\nBcc: x", "\x1b[2Jx", "  "), "Bad Bcc: x, [2Jx, (unnamed) (4 sources)"),
+        (("x" * 200,), "Also reported by " + "x" * 79 + "… (2 sources)"),
+    ],
+)
+def test_also_reported_names_and_counts_the_sources(also: tuple[str, ...], line: str) -> None:
+    alert = with_also(also)
+    assert line in also_reported(alert)
+    text = render_text(alert)
+    if also:
+        assert line in text
+        # Right under the source it adds to.
+        lines = text.splitlines()
+        assert lines[lines.index("Source: Example News") + 1].startswith("Also reported by")
+    else:
+        assert "Also reported" not in text and also_reported(alert) == ""
+
+
+@pytest.mark.parametrize(
+    ("names", "limit", "shown"),
+    [
+        (("a", "b", "c"), 5, "a, b, c"),
+        (("a", "b", "c"), 2, "a, b and 1 more"),
+        (("a", "b", "c"), 0, "3 more"),
+        ((), 5, ""),
+    ],
+)
+def test_also_names_caps_the_list(names: tuple[str, ...], limit: int, shown: str) -> None:
+    assert also_names(names, limit) == shown
+
+
+def test_also_reported_in_email_html_is_escaped() -> None:
+    content = render_email(with_also((HOSTILE, "AP")))
+    assert HOSTILE not in content.html and "<script" not in content.html
+    expected = "Also reported by A &amp; B &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    assert f"<p>{expected} &#x27;q&#x27;, AP (3 sources)</p>" in content.html
+    assert f"Also reported by {HOSTILE}, AP (3 sources)" in content.text
+    assert "Also reported" not in render_email(view()).html

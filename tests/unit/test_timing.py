@@ -10,6 +10,7 @@ import pytest
 from monitor.core.model import Priority, WatchlistMatch
 from monitor.core.route import Route, route
 from monitor.core.timing import (
+    is_backlog,
     next_digest,
     parse_clock,
     parse_window,
@@ -117,3 +118,28 @@ def test_route_min_priority_drops_and_quiet_hours_delay() -> None:
     assert [(p.destination, p.next_attempt_at) for p in plans] == [
         ("night", _utc("2026-06-02T05:00"))
     ]
+
+
+_NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("published", "window", "first_poll", "expected"),
+    [
+        (_NOW - timedelta(hours=1), timedelta(hours=24), True, False),
+        (_NOW - timedelta(hours=24), timedelta(hours=24), True, False),  # on the edge: fresh
+        (_NOW - timedelta(hours=24, seconds=1), timedelta(hours=24), True, True),
+        (_NOW - timedelta(days=30), timedelta(hours=24), True, True),
+        (None, timedelta(hours=24), True, True),  # undated on a first poll: age unknown
+        (_NOW + timedelta(hours=3), timedelta(hours=24), True, False),  # dated in the future
+        (_NOW - timedelta(days=30), timedelta(hours=24), False, False),  # later polls: new
+        (None, timedelta(hours=24), False, False),
+        (_NOW - timedelta(days=30), None, True, False),  # window off
+        (None, None, True, False),
+        (_NOW - timedelta(minutes=5), timedelta(minutes=1), True, True),
+    ],
+)
+def test_is_backlog(
+    published: datetime | None, window: timedelta | None, first_poll: bool, expected: bool
+) -> None:
+    assert is_backlog(published, _NOW, window, first_poll) is expected

@@ -1,9 +1,14 @@
-"""Email notifier: one alert, one multipart/alternative message (plain text + escaped HTML).
+"""Email notifier: one alert or digest, one multipart/alternative message (text + escaped HTML).
 
-Contract: `EmailNotifier.send` builds the message with `email.policy.SMTP` (CRLF line ends,
-RFC 2047 encoded words for non-ASCII headers), sends it with smtplib in a worker thread and
-returns its Message-ID. Only `header_text` output and the configured From/To reach the headers,
-so feed text cannot add a header (RFC 5322 §2.2: a field ends at CRLF, and none survives).
+Contract: implements `monitor.edges.notify.Notifier`. `EmailNotifier.send` renders an alert
+(`render_email`) or a digest / flood-control summary (`render_digest_email`), builds the message
+with `email.policy.SMTP` (CRLF line ends, RFC 2047 encoded words for non-ASCII headers), sends it
+with smtplib in a worker thread and returns a `Receipt` with its Message-ID. An email is one
+part: when `done` is not empty an earlier attempt already delivered it, and nothing is sent
+again. `update` returns False: a delivered email cannot be edited, and sending it again would
+be a second message, not an update. Only `header_text` output and the configured From/To reach
+the headers, so feed text cannot add a header (RFC 5322 §2.2: a field ends at CRLF, and none
+survives, nor an RFC 2047 encoded word that would decode to one).
 
 Failures are classified by what the server said (RFC 5321 §4.2.1: 4yz is transient, 5yz is
 permanent): no connection, a timeout, a dropped connection or a 4xx reply -> TransientError;
@@ -11,7 +16,7 @@ a 5xx reply, a certificate that does not verify, or a server without the STARTTL
 configured to use -> PermanentError. When every recipient is refused the error carries each
 recipient's code (transient if any code is 4xx, e.g. greylisting). When only some are refused
 the message went to the others: that is a success, the refused ones are logged at WARNING and
-kept in `last_refused` ({address: (code, reason)}, empty after a fully accepted send).
+returned in `Receipt.refused` ({address: "550 5.1.1 reason"}).
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ import email.utils
 import logging
 import smtplib
 import ssl
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Literal
 
 from monitor.core.errors import MonitorError, PermanentError, TransientError
-from monitor.core.render import AlertView, render_email
+from monitor.core.render import AlertView, Outgoing, render_email, squash
+from monitor.core.render_digest import render_digest_email
+from monitor.edges.notify import Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -64,50 +72,61 @@ class EmailNotifier:
         self.sender = sender
         self.to = to
         self.timeout = timeout
-        self.last_refused: dict[str, tuple[int, str]] = {}
 
     def __repr__(self) -> str:  # no password in reprs or tracebacks
         return (
             f"EmailNotifier({self.name!r}, host={self.host!r}, port={self.port}, tls={self.tls!r})"
         )
 
-    def build(self, view: AlertView, now: datetime | None = None) -> EmailMessage:
-        """The message `send` would deliver; `now` sets the Date header (default: the clock)."""
-        content = render_email(view)
-        message = EmailMessage(policy=email.policy.SMTP)
+    def build(self, message: Outgoing, now: datetime | None = None) -> EmailMessage:
+        """The email `send` would deliver; `now` sets the Date header (default: the clock)."""
+        if isinstance(message, AlertView):
+            content = render_email(message)
+        else:
+            content = render_digest_email(message)
+        built = EmailMessage(policy=email.policy.SMTP)
         # From/To were checked for CR/LF in __init__; the policy would refuse them here too.
-        message["Subject"] = content.subject
-        message["From"] = self.sender
-        message["To"] = ", ".join(self.to)
-        message["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
+        built["Subject"] = content.subject
+        built["From"] = self.sender
+        built["To"] = ", ".join(self.to)
+        built["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
         # make_msgid() without a domain asks the resolver for our FQDN, which can hang.
-        message["Message-ID"] = email.utils.make_msgid("monitor", domain=self._domain())
-        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
-        message.set_content(content.text)
-        message.add_alternative(content.html, subtype="html")
-        return message
+        built["Message-ID"] = email.utils.make_msgid("monitor", domain=self._domain())
+        built["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
+        built.set_content(content.text)
+        built.add_alternative(content.html, subtype="html")
+        return built
 
     def _domain(self) -> str:
         domain = email.utils.parseaddr(self.sender)[1].rpartition("@")[2]
         return domain if domain and all(c.isalnum() or c in ".-" for c in domain) else "localhost"
 
-    async def send(self, view: AlertView) -> str | None:
-        message = self.build(view)
+    async def send(self, message: Outgoing, done: Sequence[str] = ()) -> Receipt:
+        if done:
+            # One part, already delivered (its Message-ID is the part's id): sending it again
+            # would be a duplicate, not a resumption.
+            return Receipt(external_id=done[0])
+        built = self.build(message)
         try:
-            refused = await asyncio.to_thread(self._deliver, message)
+            replies = await asyncio.to_thread(self._deliver, built)
         except (smtplib.SMTPException, OSError) as exc:
             raise self._classify(exc) from exc
-        self.last_refused = {
-            addr: (code, reason.decode("utf-8", "replace"))
-            for addr, (code, reason) in refused.items()
+        # The server's words go to logs and the outbox: one line, no control characters.
+        refused = {
+            addr: squash(f"{code} {reason.decode('utf-8', 'replace')}").strip()
+            for addr, (code, reason) in replies.items()
         }
-        if self.last_refused:
+        if refused:
             logger.warning(
                 "email %s: delivered, but the server refused %s",
                 self.name,
-                ", ".join(f"{a} ({c} {r})" for a, (c, r) in self.last_refused.items()),
+                ", ".join(f"{addr} ({reply})" for addr, reply in refused.items()),
             )
-        return str(message["Message-ID"])
+        return Receipt(external_id=str(built["Message-ID"]), refused=refused)
+
+    async def update(self, external_id: str, message: Outgoing) -> bool:
+        # A sent email cannot be edited, and a second email is not an update.
+        return False
 
     def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         context = ssl.create_default_context() if self.tls != "none" else None

@@ -1,0 +1,158 @@
+"""Stories in the database: which story a new article joins, and what that does to its alerts.
+
+Contract: `assign_story(conn, article_id, article, now, window)` runs inside the ingest
+transaction (the caller's connection). It fingerprints the article's title and lead
+(`monitor.core.story`), finds candidate stories created within `window` through their LSH band
+keys (`story_keys`, indexed: one query, however many stories there are), and joins the most
+similar one at or above the threshold, else opens a new story. The article row gets the story
+id either way; the new story's band keys are stored so that later copies find it.
+
+`queue_alerts(...)` then writes the article's alerts: one per story and destination. A
+destination that already has an alert for the story gets no second one; instead the alert
+takes in any new watchlist, and when it was already sent as its own message, `update_due_at`
+is set so the deliverer edits the message in place ("also reported by …"), no sooner than
+`edit_every` after the last edit: a story syndicated to forty sites makes a few edits, not
+forty.
+
+`prune_story_keys(engine, before)` drops the band keys of stories older than the window: they
+can no longer be joined, and the index stays the size of three days of stories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from monitor.core.model import AlertPlan, Article
+from monitor.core.story import THRESHOLD as STORY_THRESHOLD
+from monitor.core.story import Fingerprint, band_keys, fingerprint, similarity, vetoed
+from monitor.edges.db import insert_ignore, unavailable_as_transient
+from monitor.edges.schema import PENDING, SENT, alerts, articles, stories, story_keys
+
+
+@dataclass(frozen=True, slots=True)
+class Clustering:
+    """How stories form: the window a story stays open, and the pace of in-place edits."""
+
+    window: timedelta = timedelta(hours=72)
+    edit_every: timedelta = timedelta(minutes=1)
+
+
+def assign_story(
+    conn: Connection, article_id: int, article: Article, now: datetime, window: timedelta
+) -> int:
+    """The id of the story `article` (already inserted as `article_id`) belongs to."""
+    fp = fingerprint(article.title, article.summary)
+    story_id = _best_candidate(conn, fp, now - window) if fp is not None else None
+    if story_id is not None:
+        conn.execute(
+            update(stories)
+            .where(stories.c.id == story_id)
+            .values(articles=stories.c.articles + 1, last_seen_at=now)
+        )
+    else:
+        story_id = conn.execute(
+            insert(stories)
+            .values(
+                signature=fp.encode() if fp is not None else None,
+                title=article.title[:1000],
+                articles=1,
+                created_at=now,
+                last_seen_at=now,
+            )
+            .returning(stories.c.id)
+        ).scalar_one()
+        if fp is not None:
+            rows = [{"key": k, "story_id": story_id, "created_at": now} for k in band_keys(fp)]
+            conn.execute(insert_ignore(conn, story_keys).values(rows))
+    conn.execute(update(articles).where(articles.c.id == article_id).values(story_id=story_id))
+    return story_id
+
+
+def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int | None:
+    query = (
+        select(stories.c.id, stories.c.signature)
+        .join(story_keys, story_keys.c.story_id == stories.c.id)
+        .where(story_keys.c.key.in_(band_keys(fp)), stories.c.created_at >= since)
+        .distinct()
+    )
+    best: tuple[float, int] | None = None
+    for story_id, signature in conn.execute(query):
+        if signature is None:
+            continue
+        other = Fingerprint.decode(signature)
+        score = similarity(fp, other)
+        if score < STORY_THRESHOLD or vetoed(fp, other):
+            continue
+        # Ties go to the older story: the one analysts already saw.
+        if best is None or (score, -story_id) > (best[0], -best[1]):
+            best = (score, story_id)
+    return best[1] if best is not None else None
+
+
+def queue_alerts(
+    conn: Connection,
+    article_id: int,
+    story_id: int,
+    plans: Sequence[AlertPlan],
+    now: datetime,
+    edit_every: timedelta,
+) -> int:
+    """Queue the alerts of a new article of `story_id`; returns how many new alerts."""
+    if not plans:
+        return 0
+    rows = [
+        {
+            "article_id": article_id,
+            "story_id": story_id,
+            "destination": p.destination,
+            "watchlists": list(p.watchlists),
+            "priority": int(p.priority),
+            "status": PENDING,
+            "attempts": 0,
+            "uncertain": 0,
+            "next_attempt_at": p.next_attempt_at,
+            "created_at": now,
+        }
+        for p in plans
+    ]
+    stmt = insert_ignore(conn, alerts).values(rows).returning(alerts.c.destination)
+    created = set(conn.scalars(stmt))
+    for plan in plans:
+        if plan.destination not in created:
+            _join_alert(conn, story_id, plan, now, edit_every)
+    return len(created)
+
+
+def _join_alert(
+    conn: Connection, story_id: int, plan: AlertPlan, now: datetime, edit_every: timedelta
+) -> None:
+    """The story already has an alert for this destination: fold the copy into it."""
+    row = conn.execute(
+        select(alerts).where(
+            alerts.c.story_id == story_id, alerts.c.destination == plan.destination
+        )
+    ).first()
+    if row is None:
+        return
+    values: dict[str, Any] = {}
+    merged = list(row.watchlists) + [w for w in plan.watchlists if w not in row.watchlists]
+    if merged != list(row.watchlists):
+        values["watchlists"] = merged
+        values["priority"] = max(row.priority, int(plan.priority))
+    if row.status == SENT and row.delivered_as == "message" and row.update_due_at is None:
+        last = row.updated_at or row.sent_at or now
+        values["update_due_at"] = max(now, last + edit_every)
+    if values:
+        conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
+
+
+def prune_story_keys(engine: Engine, before: datetime) -> int:
+    """Drop band keys of stories created before `before`; returns how many rows went."""
+    old = select(stories.c.id).where(stories.c.created_at < before)
+    with unavailable_as_transient(engine), engine.begin() as conn:
+        return conn.execute(delete(story_keys).where(story_keys.c.story_id.in_(old))).rowcount
