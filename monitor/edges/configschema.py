@@ -249,6 +249,21 @@ class Defaults(FrozenModel):
     burst_window: Interval = timedelta(minutes=10)
     #: The least time between two in-place edits of one alert message (new sources).
     update_interval: Interval = timedelta(minutes=1)
+    #: Adaptive polling: a feed's interval starts at its `interval` and moves, with how often
+    #: it really publishes, between these bounds (`adapt_intervals: false` keeps it fixed).
+    adapt_intervals: StrictBool = True
+    min_interval: Interval = timedelta(minutes=2)
+    max_interval: Interval = timedelta(hours=2)
+    #: Backoff on errors: the interval doubles per error in a row (with jitter) up to this.
+    max_backoff: Interval = timedelta(hours=6)
+    #: A feed failing without a break for this long is disabled (as is one answering 410), and
+    #: the operator told once; `off` keeps retrying forever.
+    disable_after: Backlog = timedelta(days=7)
+    #: Politeness: feeds fetched at once in all, per host, and the least time between two
+    #: requests to one host (seconds).
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = 32
+    per_host_concurrency: Annotated[int, Field(ge=1, le=1_000)] = 2
+    per_host_spacing: Annotated[float, Field(ge=0, le=60)] = 0.25
 
 
 class TelegramSpec(FrozenModel):

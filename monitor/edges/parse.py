@@ -57,6 +57,9 @@ class ParsedFeed:
     format: str = ""
     #: Set when the feed is broken (bozo) but still usable.
     warning: str | None = None
+    #: How long the feed asks readers to wait between polls: RSS `<ttl>` (minutes), or
+    #: `sy:updatePeriod` / `sy:updateFrequency` (RSS 1.0 syndication module); None if unsaid.
+    ttl_seconds: int | None = None
 
 
 def parse_feed(

@@ -33,6 +33,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Dialect,
     ForeignKey,
     Index,
@@ -88,7 +89,8 @@ feeds = Table(
     "feeds",
     metadata,
     Column("id", String(64), primary_key=True),
-    Column("url", Text, nullable=False),
+    Column("url", Text, nullable=False),  # where it is polled: config_url after 301/308s
+    Column("config_url", Text),  # the URL as monitor's feeds.yaml gives it
     Column("name", Text, nullable=False),
     Column("title", Text),  # what the feed calls itself
     Column("enabled", Boolean, nullable=False, default=True),
@@ -104,6 +106,21 @@ feeds = Table(
     Column("last_error", Text),
     Column("error_count", Integer, nullable=False, default=0),
     Column("articles_seen", Integer, nullable=False, default=0),
+    # Scheduling (monitor.core.schedule): the interval in force, adapted to how often the
+    # feed publishes, and the publishing rate it is derived from.
+    Column("interval_s", Integer),
+    Column("items_per_day", Float),
+    Column("failing_since", UTCDateTime),  # first error of the current run of errors
+    # Taken out of the rotation by the daemon (410 Gone, failing for too long), not by the
+    # config; `operator_told_at` records that the operator was told, once.
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("operator_told_at", UTCDateTime),
+    # A worker's claim on the feed while it polls it (SELECT … FOR UPDATE SKIP LOCKED); a
+    # killed worker's claim lapses at lease_until and another worker takes the feed.
+    Column("lease_owner", String(128)),
+    Column("lease_until", UTCDateTime),
+    Index(None, "next_poll_at"),
 )
 
 stories = Table(
@@ -228,6 +245,18 @@ feedback = Table(
     Column("chat_id", Text),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("alert_id", "action", "user_id"),
+)
+
+#: Named leases shared by every worker on the database: who delivers for a destination (or for
+#: all the chats of one Telegram bot, whose limits are shared), who runs a periodic job. A lease
+#: is taken when free or expired, renewed by its owner, and lapses if the owner dies.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
 )
 
 #: What the daemon wants other processes (`monitor status`) to know: e.g. the last config

@@ -97,25 +97,36 @@ class Store:
     # -- feeds -------------------------------------------------------------------------------
 
     def sync_feeds(self, defs: Iterable[FeedDef], now: datetime) -> None:
-        """Insert new feeds (due at once), update changed ones, flag those gone from config."""
+        """Insert new feeds (due at once), update changed ones, flag those gone from config.
+
+        The config's URL is kept apart from the polled one (`config_url`, `url`): a permanent
+        redirect moves the polled URL, and only an edit of feeds.yaml moves it back.
+        """
         wanted = {d.id: d for d in defs}
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:
-            existing = {r.id: r for r in conn.execute(select(feeds.c.id, feeds.c.url))}
+            existing = {
+                r.id: r for r in conn.execute(select(feeds.c.id, feeds.c.url, feeds.c.config_url))
+            }
             for d in wanted.values():
                 row = existing.get(d.id)
                 if row is None:
                     conn.execute(
                         insert_ignore(conn, feeds).values(
-                            id=d.id, url=d.url, name=d.name, enabled=d.enabled, in_config=True,
-                            created_at=now, next_poll_at=now, error_count=0, articles_seen=0,
+                            id=d.id, url=d.url, config_url=d.url, name=d.name, enabled=d.enabled,
+                            in_config=True, created_at=now, next_poll_at=now, error_count=0,
+                            articles_seen=0,
                         )
                     )  # fmt: skip
                     continue
                 values: dict[str, Any] = {"name": d.name, "enabled": d.enabled, "in_config": True}
-                if row.url != d.url:
-                    # A new address is a new conversation: old validators mean nothing there.
-                    values |= {"url": d.url, "etag": None, "last_modified": None,
-                               "body_hash": None, "next_poll_at": now}  # fmt: skip
+                if (row.config_url or row.url) != d.url:
+                    # A new address is a new conversation: old validators and state mean
+                    # nothing there, and a feed disabled at the old address gets a new chance.
+                    values |= {"url": d.url, "config_url": d.url, "etag": None,
+                               "last_modified": None, "body_hash": None, "next_poll_at": now,
+                               "disabled_at": None, "disabled_reason": None,
+                               "operator_told_at": None, "failing_since": None,
+                               "error_count": 0, "interval_s": None}  # fmt: skip
                 conn.execute(update(feeds).where(feeds.c.id == d.id).values(**values))
             gone = [fid for fid in existing if fid not in wanted]
             if gone:
