@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 	2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: install install-dev run once check test lint unit pg bench bench-match evaluate clean
+.PHONY: install install-dev run once check test lint unit pg bench bench-match bench-transport evaluate clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is needed" >&2; exit 1; }
@@ -55,7 +55,15 @@ test: install-dev pg lint
 bench-match: install-dev
 	$(BIN)/python -m tests.bench.bench_match --json bench-results/match.json
 
-bench: bench-match
+## bench: the daemon end to end on a generated corpus served from another process: cold,
+## warm (304 / unchanged 200), delivery, peak memory, against a naive pipeline and feedparser
+## alone (a fresh PostgreSQL database on 127.0.0.1:5432; BENCH_ARGS="--feeds 10000" and more)
+bench: install-dev pg
+	$(BIN)/python -m tests.bench.bench --json bench-results/bench.json $(BENCH_ARGS)
+
+## bench-transport: requests/s of httpx's own pool against the httpx-aiohttp transport
+bench-transport: install-dev
+	$(BIN)/python -m tests.bench.bench_transport --json bench-results/transport.json
 
 ## evaluate: precision and recall of the shipped watchlists on the labelled sets
 evaluate: install-dev

@@ -9,6 +9,16 @@ copies of itself. Digest destinations get a cron job per `digest_at` time in the
 an hourly job prunes the story index. Companions (the Telegram bot's long polling) run beside
 the jobs until stop.
 
+Several workers (`monitor run` processes) may share one PostgreSQL database. Polling claims
+due feeds (`claims`) one cycle's worth at a time, renews the claims while the cycle runs and
+releases them once its polls are recorded, so each due feed is polled by one worker; delivery
+goes only to the destinations whose lease the worker holds (`leases.DeliveryLeases`), renewed
+by a task that outlives the last job. Digest cron jobs
+just run a delivery round, so they need no lease of their own; the prune job takes `job:prune`
+for its period, so one worker prunes per hour. `stop()` releases what the worker holds; a dead
+worker's leases lapse: feed claims after `feed_lease(config)`, named ones after LEASE_TTL,
+both overridden by the `lease` argument (MONITOR_LEASE_SECONDS).
+
 A failing database is reported and retried on the next tick; nothing here exits on an error.
 `stop()` (wired to SIGTERM/SIGINT by the CLI) lets the jobs in flight finish, then returns.
 
@@ -24,24 +34,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Collection, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.core.errors import ConfigError, DatabaseUnavailable
+from monitor.edges.claims import claim_due_feeds, claim_feeds, feed_lease, holding, release_owner
+from monitor.edges.leases import LEASE_TTL, PRUNE, DeliveryLeases, Leases
 from monitor.edges.state import State
 from monitor.edges.stories import prune_story_keys
 from monitor.edges.watch import config_changes, fingerprint
-from monitor.pipeline.deliver import deliver_due
-from monitor.pipeline.poll import poll_feeds
+from monitor.pipeline.deliver import DeliveryReport, deliver_due
+from monitor.pipeline.poll import PollReport, poll_feeds
 from monitor.pipeline.runtime import Runtime, close_notifiers
 from monitor.pipeline.updates import deliver_updates
 
 log = logging.getLogger("monitor.scheduler")
-
+PRUNE_EVERY = timedelta(hours=1)
 
 #: Builds a Runtime for the config as it is on disk now, around the given one's store, outbox
 #: and HTTP client; raises ConfigError when the config is invalid.
@@ -57,20 +70,26 @@ class Daemon:
         self,
         runtime: Runtime,
         *,
+        leases: Leases,
+        lease: timedelta | None = None,
         rebuild: Rebuild | None = None,
         state: State | None = None,
         tick: float = 1.0,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         companions: Iterable[Companion] = (),
     ) -> None:
         self.runtime = runtime
+        self.leases = leases
+        self.lease = lease  # overrides both lease lengths (MONITOR_LEASE_SECONDS)
+        self.delivery = DeliveryLeases(leases, lease or LEASE_TTL)
         self.companions = tuple(companions)
         self._scheduler: AsyncIOScheduler | None = None
         self.rebuild = rebuild
         self.state = state
         self.tick = tick
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # None: the config's defaults.concurrency
         self._stop = asyncio.Event()
+        self._leases_done = asyncio.Event()  # set once no job runs: stop renewing
         self._inflight: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
         # Polling delivers what it queued at once, and the deliver job runs every tick: two
@@ -187,21 +206,103 @@ class Daemon:
     async def poll_due(self) -> None:
         if self._reload_pending and self.rebuild is not None:
             await self.reload()
-        rt = self.runtime
-        due = await asyncio.to_thread(rt.store.due_feed_ids, rt.clock())
-        if due:
-            await poll_feeds(rt, due, concurrency=self.concurrency)
+        if await self._poll_claimed():
             await self.deliver()
+
+    async def _poll_claimed(self) -> int:
+        """Claim due feeds a batch at a time and poll each batch as one cycle, until none is
+        due and free; returns how many feeds were polled.
+
+        A batch is as many feeds as a cycle polls at once (`defaults.concurrency`): claiming
+        every due feed at once would leave the other workers idle while this one polls them.
+        """
+        engine, owner = self.leases.engine, self.leases.owner
+        polled = 0
+        while not self._stop.is_set():
+            rt = self.runtime
+            limit = self.concurrency or rt.config.defaults.concurrency
+            lease = feed_lease(rt.config, self.lease)
+            claimed = await asyncio.to_thread(
+                claim_due_feeds, engine, owner, rt.clock(), lease, limit
+            )
+            if not claimed:
+                break
+            reports = await self._poll_batch(rt, claimed, lease)
+            polled += len(reports)
+            if len(reports) < len(claimed):
+                # Feeds the runtime does not poll (a reload is being swapped in) stay due:
+                # wait for the next tick rather than claim them over and over.
+                break
+        return polled
+
+    async def _poll_batch(
+        self, rt: Runtime, claimed: list[str], lease: timedelta
+    ) -> list[PollReport]:
+        """Poll claimed feeds as one cycle, the claims renewed while it lasts, then released."""
+        async with holding(self.leases.engine, self.leases.owner, claimed, lease, rt.clock):
+            return await poll_feeds(rt, claimed, concurrency=self.concurrency)
+
+    async def _keep_leases(self) -> None:
+        # Through lambdas: reloads swap the runtime, and with it the destinations.
+        config, clock = (lambda: self.runtime.config), (lambda: self.runtime.clock())
+        await self.delivery.keep(config, clock, self._leases_done)
 
     async def deliver(self) -> None:
         async with self._delivering:
-            await deliver_due(self.runtime)
-            await deliver_updates(self.runtime)
+            rt = self.runtime
+            mine = await self.delivery.destinations(rt.config, rt.clock())
+            if mine:
+                await self._deliver_to(rt, mine)
+
+    @staticmethod
+    async def _deliver_to(rt: Runtime, mine: Collection[str]) -> DeliveryReport:
+        report = await deliver_due(rt, destinations=mine)
+        if set(mine) >= set(rt.notifiers):
+            await deliver_updates(rt)
+        else:
+            # Edits go through the notifiers; a runtime with only ours keeps them to ours.
+            notifiers = {n: v for n, v in rt.notifiers.items() if n in mine}
+            await deliver_updates(replace(rt, notifiers=notifiers))
+        return report
 
     async def prune(self) -> None:
         rt = self.runtime
-        before = rt.clock() - rt.config.defaults.story_window
+        now = rt.clock()
+        # Kept, not released, for (nearly) the period: the other workers skip this hour.
+        ttl = PRUNE_EVERY - timedelta(minutes=5)
+        if not await asyncio.to_thread(self.leases.acquire, PRUNE, now, ttl):
+            return
+        before = now - rt.config.defaults.story_window
         await asyncio.to_thread(prune_story_keys, rt.store.engine, before)
+
+    async def once(self) -> tuple[list[PollReport], DeliveryReport]:
+        """`monitor run --once`: poll every enabled feed (bar those another worker is polling),
+        deliver to the destinations whose lease is free, release everything."""
+        rt, leases = self.runtime, self.leases
+        engine, owner = leases.engine, leases.owner
+        wanted = [f.id for f in rt.config.feeds if f.enabled]
+        lease = feed_lease(rt.config, self.lease)
+        claimed = await asyncio.to_thread(claim_feeds, engine, owner, wanted, rt.clock(), lease)
+        if skipped := len(wanted) - len(claimed):
+            log.warning("%d feed(s) skipped: another worker is polling them", skipped)
+        keeper = asyncio.ensure_future(self._keep_leases())
+        try:
+            reports = await self._poll_batch(rt, claimed, lease) if claimed else []
+            async with self._delivering:
+                mine = await self.delivery.destinations(rt.config, rt.clock())
+                delivered = await self._deliver_to(rt, mine)
+        finally:
+            self._leases_done.set()
+            await keeper
+            await asyncio.to_thread(self._release_everything)
+        return reports, delivered
+
+    def _release_everything(self) -> None:
+        try:
+            self.leases.release_mine()
+            release_owner(self.leases.engine, self.leases.owner)
+        except DatabaseUnavailable as exc:
+            log.warning("could not release this worker's leases; they lapse: %s", exc)
 
     def _schedule_digests(self) -> None:
         """One cron job per digest destination and time, in the destination's time zone.
@@ -249,7 +350,7 @@ class Daemon:
             )
         scheduler.add_job(
             self._guarded,
-            IntervalTrigger(hours=1, timezone=UTC),
+            IntervalTrigger(seconds=PRUNE_EVERY.total_seconds(), timezone=UTC),
             args=("prune", self.prune),
             id="prune",
             max_instances=1,
@@ -258,6 +359,7 @@ class Daemon:
         )
         self._scheduler = scheduler
         self._schedule_digests()
+        keeper = asyncio.ensure_future(self._keep_leases())
         scheduler.start()
         if self.rebuild is not None:
             self._spawn(self._watch_config())
@@ -278,6 +380,12 @@ class Daemon:
             scheduler.shutdown(wait=False)
             if self._background:
                 await asyncio.wait(set(self._background), timeout=10)
+            # Only now, and only if no job is left: a lease given up while a round is still
+            # sending would let another worker send the same alerts.
+            self._leases_done.set()
+            await keeper
+            if not self._inflight:
+                await asyncio.to_thread(self._release_everything)
             log.info("daemon stopped")
 
 

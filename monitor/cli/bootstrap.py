@@ -2,14 +2,26 @@
 
 Everything below the CLI receives its clients as arguments; this module creates them (engine,
 store, outbox, HTTP client, notifiers, matcher) from the validated config and closes them again.
+
+It also makes the worker's identity, `host:pid:random`, once per process (`worker_id`): the
+owner of its feed claims and leases, unique even when a restarted container reuses host and
+pid. `MONITOR_LEASE_SECONDS` (`lease_override`), when set, replaces both lease lengths
+(claimed feeds, named leases): short leases make a killed worker's share be taken over sooner,
+at the risk of a slow poll being taken over too; tests use it, deployments rarely need it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import os
+import secrets
+import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -17,11 +29,15 @@ import telegram
 from sqlalchemy import Engine
 
 from monitor import __version__
+from monitor.core.errors import ConfigError, Problem
 from monitor.core.match import Matcher
+from monitor.edges import claims
+from monitor.edges import leases as named_leases
 from monitor.edges.config import Config, DestinationSpec, load_config
-from monitor.edges.db import make_engine
+from monitor.edges.db import make_engine, single_process
 from monitor.edges.destinations import Destinations
 from monitor.edges.fetch import make_client
+from monitor.edges.leases import LEASE_TTL, Leases, bot_lease, while_held
 from monitor.edges.mutes import Mutes
 from monitor.edges.notify import Notifier
 from monitor.edges.notify.console import ConsoleNotifier
@@ -66,23 +82,64 @@ def engine_for(config: Config) -> Engine:
     return make_engine(config.settings.database_url.get_secret_value())
 
 
+def worker_id() -> str:
+    """This process's identity as a worker: `host:pid:random` (see the module docstring)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+LEASE_ENV = "MONITOR_LEASE_SECONDS"
+
+
+def lease_override(env: Mapping[str, str]) -> timedelta | None:
+    """MONITOR_LEASE_SECONDS as a duration; None when unset (raises ConfigError when bad)."""
+    value = env.get(LEASE_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= 86_400:  # NaN fails too
+        problem = f"{LEASE_ENV}: must be a number of seconds from 1 to 86400"
+        raise ConfigError([Problem("environment", 0, 0, problem)])
+    return timedelta(seconds=seconds)
+
+
+@contextlib.contextmanager
+def sole_worker(config: Config) -> Iterator[bool]:
+    """For `monitor run`: hold a SQLite database for this process alone (raises DatabaseInUse
+    if another process holds it). Yields whether this process is then known to be the only
+    worker, which it is on SQLite; on PostgreSQL others may run beside it."""
+    with single_process(config.settings.database_url.get_secret_value()) as path:
+        yield path is not None
+
+
+def forget_leases(engine: Engine) -> None:
+    """Clear every feed claim and named lease: for the sole worker, whose predecessor may have
+    died holding some (on SQLite no other process can hold any)."""
+    claims.release_all(engine)
+    named_leases.release_all(engine)
+
+
 def build_notifier(
     name: str,
     spec: DestinationSpec,
     settings: Settings,
     stdout: TextIO,
     bots: dict[str, telegram.Bot],
-    moved: Mapping[str, str] | None = None,
+    moved: Mapping[str, tuple[str, str]] | None = None,
 ) -> Notifier:
-    """The notifier of one destination; `moved` maps destinations to the chat their Telegram
-    group became (ChatMigrated, remembered in the database), which wins over monitor.yaml."""
+    """The notifier of one destination; `moved` maps destinations to (old, new): the chat their
+    Telegram group became (ChatMigrated, remembered in the database), which wins over
+    monitor.yaml while monitor.yaml still names the old one."""
     if spec.type == "telegram":
         assert settings.telegram_token is not None  # load_config checked it
         bot = telegram_bot(settings, bots)
         assert spec.chat_id is not None
         chat: int | str = spec.chat_id
-        if moved and name in moved:
-            chat = int(moved[name]) if moved[name].lstrip("-").isdigit() else moved[name]
+        if moved and name in moved and moved[name][0] == str(spec.chat_id):
+            to = moved[name][1]
+            chat = int(to) if to.lstrip("-").isdigit() else to
         return TelegramNotifier(name, bot, chat, gate=telegram_gate(settings))
     if spec.type == "email":
         assert settings.smtp_host is not None and settings.smtp_from is not None
@@ -122,7 +179,7 @@ def telegram_bot(settings: Settings, bots: dict[str, telegram.Bot]) -> telegram.
 
 
 def build_notifiers(
-    config: Config, stdout: TextIO, moved: Mapping[str, str] | None = None
+    config: Config, stdout: TextIO, moved: Mapping[str, tuple[str, str]] | None = None
 ) -> dict[str, Notifier]:
     bots: dict[str, telegram.Bot] = {}
     return {
@@ -131,8 +188,12 @@ def build_notifiers(
     }
 
 
-def _moved_chats(destinations: Destinations) -> dict[str, str]:
-    return {n: s.chat_id for n, s in destinations.all().items() if s.chat_id is not None}
+def _moved_chats(destinations: Destinations) -> dict[str, tuple[str, str]]:
+    return {
+        n: (s.moved_from, s.chat_id)
+        for n, s in destinations.all().items()
+        if s.chat_id is not None and s.moved_from is not None
+    }
 
 
 def operator_notice(config: Config) -> tuple[Notice | None, telegram.Bot | None]:
@@ -148,8 +209,9 @@ def operator_notice(config: Config) -> tuple[Notice | None, telegram.Bot | None]
     async def notice(text: str) -> None:
         for admin in admins:
             try:
+                await bot.initialize()  # a no-op once done; lets shutdown() close its client
                 await bot.send_message(admin, f"monitor: {text}")
-            except telegram.error.TelegramError as exc:
+            except Exception as exc:  # a notice must never stop delivery
                 log.warning("could not tell admin %s: %s", admin, type(exc).__name__)
 
     return notice, bot
@@ -199,21 +261,28 @@ async def close_runtime(rt: Runtime) -> None:
     await rt.client.aclose()
 
 
-def companions(config: Config, engine: Engine, state: State) -> list[Companion]:
+def companions(
+    config: Config, engine: Engine, state: State, leases: Leases, lease: timedelta | None = None
+) -> list[Companion]:
     """What runs beside the daemon's jobs: the Telegram bot, when monitor.yaml names who it
     answers (`telegram:`) and a token is set. The bot gets a Bot of its own, since a config
-    reload closes the notifiers' Bot and would break its long poll in flight."""
+    reload closes the notifiers' Bot and would break its long poll in flight. Telegram lets one
+    client poll a bot's updates, so of several workers only the one holding the bot's lease
+    runs it (another takes over if that one dies)."""
     settings = config.settings
     if not config.telegram.enabled or settings.telegram_token is None:
         return []
     token = settings.telegram_token.get_secret_value()
 
     async def bot_companion(runtime: Callable[[], Runtime], stop: asyncio.Event) -> None:
-        bot = make_bot(token, settings.telegram_api_url)
-        try:
-            await run_bot(runtime, Mutes(engine), state, bot, stop)
-        finally:
-            await shutdown_bot(bot)
+        async def answer(halt: asyncio.Event) -> None:
+            bot = make_bot(token, settings.telegram_api_url)
+            try:
+                await run_bot(runtime, Mutes(engine), state, bot, halt)
+            finally:
+                await shutdown_bot(bot)
+
+        await while_held(leases, bot_lease(token), lease or LEASE_TTL, stop, answer)
 
     return [bot_companion]
 

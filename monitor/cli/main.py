@@ -1,7 +1,13 @@
 """The `monitor` command line, as specified in CONTRACT.md.
 
 Exit codes: 0 success; 1 invalid config (or a failed `send-test`, or bad `match` input);
-2 the database cannot be reached. Command output goes to stdout, logs and problems to stderr.
+2 the database cannot be reached, or, for `monitor run` (with or without --once) on SQLite,
+another `monitor run` holds the database file (the message names it). Command output goes to
+stdout, logs and problems to stderr.
+
+`monitor run` on SQLite holds an exclusive lock on `<database file>.lock` for its whole life
+(SQLite serves one worker); on PostgreSQL any number of `monitor run` workers may share the
+database, each with its own identity (monitor.scheduler, monitor.edges.claims and .leases).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -27,16 +34,14 @@ from monitor.core.model import Article, Hit
 from monitor.core.render import send_test_view, snippet
 from monitor.edges import migrate
 from monitor.edges.config import Config, load_config, load_watchlists
-from monitor.edges.db import make_engine
+from monitor.edges.db import DatabaseInUse, make_engine
 from monitor.edges.destinations import Destinations
+from monitor.edges.leases import Leases
 from monitor.edges.outbox import Outbox
 from monitor.edges.settings import settings_from_env
 from monitor.edges.state import State
 from monitor.edges.store import Store
-from monitor.pipeline.deliver import deliver_due
-from monitor.pipeline.poll import poll_feeds
-from monitor.pipeline.runtime import Runtime, utc_now
-from monitor.pipeline.updates import deliver_updates
+from monitor.pipeline.runtime import utc_now
 from monitor.scheduler import Daemon
 
 log = logging.getLogger("monitor")
@@ -78,20 +83,28 @@ def _prepare_database(config: Config) -> Store:
     return Store(engine)
 
 
-async def _run(config: Config, once: bool, stdout: TextIO) -> int:
+async def _run(
+    config: Config, once: bool, stdout: TextIO, *, alone: bool, lease: timedelta | None
+) -> int:
     store = _prepare_database(config)
+    if alone:
+        await asyncio.to_thread(bootstrap.forget_leases, store.engine)
+    leases = Leases(store.engine, bootstrap.worker_id())
+    log.info("worker %s", leases.owner)
     notice, notice_bot = bootstrap.operator_notice(config)
     rt = bootstrap.build_runtime(config, store.engine, stdout, notice)
     try:
         await asyncio.to_thread(store.sync_feeds, rt.feed_defs(), utc_now())
         if once:
-            return await _once(rt, config)
+            return await _once(Daemon(rt, leases=leases, lease=lease))
         state = State(store.engine)
         daemon = Daemon(
             rt,
+            leases=leases,
+            lease=lease,
             rebuild=lambda current: bootstrap.rebuild_runtime(current, stdout),
             state=state,
-            companions=bootstrap.companions(config, store.engine, state),
+            companions=bootstrap.companions(config, store.engine, state, leases, lease),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -108,10 +121,8 @@ async def _run(config: Config, once: bool, stdout: TextIO) -> int:
         store.engine.dispose()
 
 
-async def _once(rt: Runtime, config: Config) -> int:
-    reports = await poll_feeds(rt, [f.id for f in config.feeds if f.enabled])
-    delivered = await deliver_due(rt)
-    await deliver_updates(rt)
+async def _once(daemon: Daemon) -> int:
+    reports, delivered = await daemon.once()
     failed = [r for r in reports if r.error]
     for r in failed:
         print(f"feed {r.feed_id}: {r.error}", file=sys.stderr)
@@ -128,8 +139,10 @@ async def _once(rt: Runtime, config: Config) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = bootstrap.load(_config_dir(args), os.environ)
+    lease = bootstrap.lease_override(os.environ)
     bootstrap.configure_logging(args.log_level, config.settings)
-    return asyncio.run(_run(config, args.once, sys.stdout))
+    with bootstrap.sole_worker(config) as alone:  # held until the process ends
+        return asyncio.run(_run(config, args.once, sys.stdout, alone=alone, lease=lease))
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -311,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         return _problems(exc)
+    except DatabaseInUse as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except DatabaseUnavailable as exc:
         print(f"database unavailable: {exc}", file=sys.stderr)
         return EXIT_DATABASE

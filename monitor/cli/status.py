@@ -11,24 +11,62 @@ from monitor.edges.destinations import Destinations, DestinationState
 from monitor.edges.outbox import Outbox
 from monitor.edges.schema import FAILED, PENDING, SENT, SKIPPED
 from monitor.edges.state import State
-from monitor.edges.store import Store
+from monitor.edges.store import FeedRow, Store
 from monitor.scheduler import STATE_KEY
+
+
+def _span(span: int) -> str:
+    if span < 90:
+        return f"{span}s"
+    if span < 90 * 60:
+        return f"{round(span / 60)}m"
+    if span < 36 * 3600:
+        return f"{round(span / 3600)}h"
+    return f"{round(span / 86400)}d"
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
     seconds = int((moment - now).total_seconds())
-    span = abs(seconds)
-    if span < 90:
-        text = f"{span}s"
-    elif span < 90 * 60:
-        text = f"{round(span / 60)}m"
-    elif span < 36 * 3600:
-        text = f"{round(span / 3600)}h"
-    else:
-        text = f"{round(span / 86400)}d"
+    text = _span(abs(seconds))
     return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _feed_row(feed: FeedRow, now: datetime) -> list[str]:
+    """One line of the FEEDS table: the interval in force (the adaptive schedule's, or the
+    backoff's while failing), how long it has been failing, and why the daemon disabled it."""
+    if not feed.in_config:
+        mode = "removed"
+    elif not feed.enabled:
+        mode = "off"  # by the config
+    elif feed.disabled_at is not None:
+        mode = "DISABLED"  # by the daemon
+    else:
+        mode = "on"
+    errors = str(feed.error_count)
+    if feed.error_count and feed.failing_since is not None:
+        errors += f" since {_ago(feed.failing_since, now)}"
+    interval = "-" if feed.interval_s is None or mode != "on" else _span(feed.interval_s)
+    if feed.error_count and feed.last_polled_at and feed.next_poll_at and mode == "on":
+        interval = (
+            f"backoff {_span(int((feed.next_poll_at - feed.last_polled_at).total_seconds()))}"
+        )
+    problem = (feed.last_error or "").replace("\n", " ")
+    if feed.disabled_at is not None:
+        told = "; operator told" if feed.operator_told_at else ""
+        problem = f"disabled {_ago(feed.disabled_at, now)}{told}: {feed.disabled_reason or '?'}"
+    return [
+        feed.id,
+        mode,
+        _ago(feed.last_polled_at, now),
+        feed.last_status or "-",
+        errors,
+        interval,
+        _ago(feed.next_poll_at, now) if mode == "on" else "-",
+        str(feed.articles_seen),
+        problem[:80] + ("…" if len(problem) > 80 else ""),
+    ]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -70,29 +108,9 @@ def print_status(
     health: Destinations | None = None,
 ) -> None:
     out.write("CONFIG\n" + "\n".join(config_lines(state, now)) + "\n\n")
-    rows = []
-    for feed in store.feeds():
-        if not feed.in_config:
-            mode = "removed"
-        elif not feed.enabled:
-            mode = "disabled"
-        else:
-            mode = "on"
-        error = (feed.last_error or "").replace("\n", " ")
-        rows.append(
-            [
-                feed.id,
-                mode,
-                _ago(feed.last_polled_at, now),
-                feed.last_status or "-",
-                str(feed.error_count),
-                _ago(feed.next_poll_at, now) if mode == "on" else "-",
-                str(feed.articles_seen),
-                error[:80] + ("…" if len(error) > 80 else ""),
-            ]
-        )
+    rows = [_feed_row(feed, now) for feed in store.feeds()]
     out.write("FEEDS\n")
-    out.write(table(["FEED", "STATE", "LAST POLL", "RESULT", "ERRORS", "NEXT POLL",
+    out.write(table(["FEED", "STATE", "LAST POLL", "RESULT", "ERRORS", "INTERVAL", "NEXT POLL",
                      "ARTICLES", "LAST ERROR"], rows) + "\n\n")  # fmt: skip
     counts = outbox.alert_counts()
     destinations = config.destinations if config is not None else {}

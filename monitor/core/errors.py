@@ -19,26 +19,41 @@ class TransientError(MonitorError):
     """Worth retrying. `retry_after` (seconds) is the peer's own hint, when it gave one.
 
     `sent` lists the parts of a multi-part message that did arrive before the failure (their
-    external ids), so that the retry sends only the rest.
+    external ids), so that the retry sends only the rest. `network`: the peer was never
+    reached or stopped answering (connection refused or reset, DNS, timeouts), as opposed to
+    an answer that was an error; if most peers fail that way at once, our own network is down.
+    `status`: the HTTP status that was the error, when there was one.
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, sent: tuple[str, ...] = ()
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        sent: tuple[str, ...] = (),
+        network: bool = False,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.sent = sent
+        self.network = network
+        self.status = status
 
 
 class PermanentError(MonitorError):
     """Not worth retrying as is: the input or the peer's answer is final.
 
-    `sent`: as for TransientError, the parts that arrived before the failure.
+    `sent`: as for TransientError, the parts that arrived before the failure. `status`: the
+    HTTP status that was the answer, when there was one (410 Gone disables a feed).
     """
 
-    def __init__(self, message: str = "", *, sent: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, message: str = "", *, sent: tuple[str, ...] = (), status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.sent = sent
+        self.status = status
 
 
 class Refused(PermanentError):

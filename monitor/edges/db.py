@@ -5,24 +5,48 @@ time); `unavailable_as_transient(engine)` turns connection-level failures into
 `DatabaseUnavailable` (transient) and lets anything else from the driver, a bug, propagate;
 `insert_ignore(conn, table)` is an INSERT that skips rows conflicting with a unique key, and
 `upsert(conn, table, keys, values)` one that updates them instead, both in the
-connection's dialect (PostgreSQL or SQLite).
+connection's dialect (PostgreSQL or SQLite); `dialect_insert(conn, table)` is the dialect's own
+INSERT, for conflict clauses those two do not cover.
+
+`single_process(url)` holds, for a SQLite database file, an exclusive `flock` on
+`<file>.lock` while its block runs, and raises `DatabaseInUse` (naming the file and, when it
+can, the holder's pid) if another process holds it. SQLite serves one `monitor run` at a time:
+workers that share a database coordinate through row locks (`SELECT … FOR UPDATE SKIP
+LOCKED`), which SQLite does not have. The OS drops the lock when its process dies, however it
+dies, so a crash never leaves the file locked. Other databases need no lock: the block runs
+with None.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.dml import Insert
 
 from monitor.core.errors import DatabaseUnavailable
 
-__all__ = ["insert_ignore", "make_engine", "unavailable_as_transient", "upsert"]
+__all__ = [
+    "DatabaseInUse",
+    "dialect_insert",
+    "insert_ignore",
+    "make_engine",
+    "single_process",
+    "sqlite_file",
+    "unavailable_as_transient",
+    "upsert",
+]
+
+
+class DatabaseInUse(DatabaseUnavailable):
+    """Another process holds the SQLite database (`single_process`); the CLI exits 2 on it."""
 
 
 def make_engine(url: str) -> Engine:
@@ -58,20 +82,70 @@ def unavailable_as_transient(engine: Engine) -> Iterator[None]:
         raise
 
 
-def insert_ignore(conn: Connection, table: Any) -> Insert:
+def dialect_insert(conn: Connection, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of the connection's dialect, which has `on_conflict_do_*` and `excluded`."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
+        return postgresql.insert(table)
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table)
     raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+
+def insert_ignore(conn: Connection, table: Any) -> Insert:
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 def upsert(conn: Connection, table: Any, keys: list[str], values: dict[str, Any]) -> Insert:
     """An INSERT that, on a conflict over `keys`, sets `values` on the existing row instead."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_update(index_elements=keys, set_=values)
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_update(index_elements=keys, set_=values)
-    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+    return dialect_insert(conn, table).on_conflict_do_update(index_elements=keys, set_=values)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL opens (relative to the working directory, as SQLite reads it);
+    None for other databases and for in-memory ones."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database.startswith("file:"):  # a URI filename (?uri=true): the path, no query
+        database = database.removeprefix("file:").split("?", 1)[0]
+    if not database or database == ":memory:" or parsed.query.get("mode") == "memory":
+        return None
+    # Resolved, so that two spellings of one file (relative, through a symlink) share a lock.
+    return Path(database).expanduser().resolve()
+
+
+@contextlib.contextmanager
+def single_process(url: str) -> Iterator[Path | None]:
+    """Hold the SQLite database at `url` for this process alone while the block runs (see the
+    module docstring); yields the database file, or None when `url` needs no lock."""
+    path = sqlite_file(url)
+    if path is None:
+        yield None
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(
+                f"{path} is in use by another monitor process ({_holder(fd)}lock {lock}): "
+                "SQLite serves one `monitor run` at a time; stop the other one, or use "
+                "PostgreSQL (MONITOR_DATABASE_URL) to run several workers"
+            ) from None
+        # The holder's pid, for the message a second process prints; the lock is the flock,
+        # not the file's content, so a stale pid left by a dead process misleads nobody.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f"pid {int(os.pread(fd, 32, 0).decode().strip())}; "
+    return ""

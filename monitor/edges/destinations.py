@@ -4,8 +4,10 @@ Contract: `Destinations(engine)` over the `destination_state` table. `all()` rea
 a `DestinationState`; `refused(name, error, now)` counts one more refusal in a row (a Telegram
 403: the bot was blocked or removed) and returns the new state; `succeeded(name, now)` clears
 the count; `told(name, now)` records that the operator was told, so they are told once per
-outage; `moved(name, chat_id, now)` records the supergroup a Telegram group became
-(ChatMigrated), which then overrides the chat id in monitor.yaml. One short transaction each.
+outage; `moved(name, chat_id, now, moved_from)` records the supergroup a Telegram group became
+(ChatMigrated), which then overrides the chat id in monitor.yaml as long as monitor.yaml still
+names the old chat (`moved_from`): an edit that points the destination elsewhere wins. One
+short transaction each.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from monitor.edges.schema import destination_state
 class DestinationState:
     name: str
     chat_id: str | None = None
+    moved_from: str | None = None
     failures: int = 0
     failing_since: datetime | None = None
     last_error: str | None = None
@@ -56,7 +59,8 @@ class Destinations:
                 )
             )
             return DestinationState(
-                name=name, chat_id=row.chat_id, failures=row.failures + 1,
+                name=name, chat_id=row.chat_id, moved_from=row.moved_from,
+                failures=row.failures + 1,
                 failing_since=row.failing_since or now, last_error=error[:2000],
                 operator_told_at=row.operator_told_at,
             )  # fmt: skip
@@ -68,8 +72,8 @@ class Destinations:
     def told(self, name: str, now: datetime) -> None:
         self._set(name, now, operator_told_at=now)
 
-    def moved(self, name: str, chat_id: str, now: datetime) -> None:
-        self._set(name, now, chat_id=chat_id)
+    def moved(self, name: str, chat_id: str, now: datetime, moved_from: str) -> None:
+        self._set(name, now, chat_id=chat_id, moved_from=moved_from)
 
     def _set(self, name: str, now: datetime, **values: Any) -> None:
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:

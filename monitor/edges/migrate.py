@@ -34,12 +34,38 @@ def _config() -> Config:
     return config
 
 
+#: The advisory lock key that serialises migrations on PostgreSQL ("migrate" in ASCII).
+_MIGRATION_LOCK = 0x6D696772617465
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (a no-op when it is there already)."""
     config = _config()
-    with unavailable_as_transient(engine), engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    with unavailable_as_transient(engine), engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table (copy, drop, rename) to alter it; with foreign keys
+            # on, SQLite's DROP TABLE first deletes the rows, and ON DELETE CASCADE would
+            # empty the tables that point at it (matches and alerts). The pragma only takes
+            # effect outside a transaction, so it is set before ours begins.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Several workers starting at once on one database: one migrates, the
+                    # others wait here and then find the schema current.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise PermanentError(f"migration left dangling references: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def pending(engine: Engine) -> list[str]:

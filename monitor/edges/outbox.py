@@ -45,6 +45,7 @@ class DueAlert:
     uncertain: int = 0  # ambiguous timeouts so far
     parts: tuple[str, ...] = ()  # parts an interrupted send already delivered
     external_id: str | None = None  # set for sent alerts (updates)
+    update_due_at: datetime | None = None  # set for sent alerts whose story grew
 
 
 _ALERT_COLUMNS = (
@@ -57,6 +58,7 @@ _ALERT_COLUMNS = (
     alerts.c.uncertain,
     alerts.c.parts,
     alerts.c.external_id,
+    alerts.c.update_due_at,
     feeds.c.name.label("feed_name"),
     *(articles.c[name] for name in ARTICLE_COLUMNS),
 )
@@ -109,6 +111,7 @@ class Outbox:
         query = (
             _joined()
             .where(alerts.c.status == SENT, alerts.c.update_due_at <= now)
+            .where(alerts.c.delivered_as == "message")  # digests and summaries stay as sent
             .where(alerts.c.external_id.is_not(None), _only(destinations))
             .order_by(alerts.c.update_due_at, alerts.c.id)
             .limit(limit)
@@ -173,8 +176,13 @@ class Outbox:
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:
             conn.execute(query.values(**values))
 
-    def mark_updated(self, alert_id: int, now: datetime) -> None:
-        self._set_update(alert_id, updated_at=now, update_due_at=None)
+    def mark_updated(self, alert_id: int, now: datetime, due_seen: datetime | None) -> None:
+        """The edit that was due at `due_seen` is done. A copy that arrived meanwhile moved
+        `update_due_at` on: then it stays, and that copy gets its own edit."""
+        query = update(alerts).where(alerts.c.id == alert_id, alerts.c.status == SENT)
+        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            conn.execute(query.values(updated_at=now))
+            conn.execute(query.where(alerts.c.update_due_at == due_seen).values(update_due_at=None))
 
     def defer_update(self, alert_id: int, at: datetime | None, error: str | None = None) -> None:
         """Try the edit again at `at`; None gives it up (the message is gone, say)."""
@@ -262,6 +270,7 @@ def _with_context(conn: Connection, rows: Sequence[Any]) -> list[DueAlert]:
                 uncertain=r.uncertain or 0,
                 parts=tuple(r.parts or ()),
                 external_id=r.external_id,
+                update_due_at=r.update_due_at,
             )
         )
     return out

@@ -33,8 +33,8 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -214,6 +214,7 @@ destination_state = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("chat_id", Text),  # where a Telegram group moved (ChatMigrated); overrides the config
+    Column("moved_from", Text),  # ... as long as the config still names this chat
     Column("failures", Integer, nullable=False, default=0),  # refusals in a row (403)
     Column("failing_since", UTCDateTime),
     Column("last_error", Text),

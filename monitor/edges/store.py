@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, func, literal, select, update
 
 from monitor.core.dedupe import guid_key, url_key
 from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
@@ -44,7 +44,8 @@ class FeedDef:
 @dataclass(frozen=True, slots=True)
 class FeedRow:
     id: str
-    url: str
+    url: str  # where it is polled: config_url, or where permanent redirects led
+    config_url: str | None
     name: str
     title: str | None
     enabled: bool
@@ -59,11 +60,26 @@ class FeedRow:
     last_error: str | None
     error_count: int
     articles_seen: int
+    # The schedule (monitor.core.schedule): the interval in force and the publishing rate.
+    interval_s: int | None
+    items_per_day: float | None
+    failing_since: datetime | None
+    # Taken out of the rotation by the daemon (410 Gone, failing for too long).
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    operator_told_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class PollRecord:
-    """What one poll leaves on the feed row. `error` is None on success."""
+    """What one poll leaves on the feed row. `error` is None on success.
+
+    An error counts against the feed (error_count + 1, failing_since set if unset) unless
+    `counted` is False: the daemon's own network was down, and the feed's record of failures
+    stays as it was. The schedule's state (`interval_s`, `items_per_day`) is written when given;
+    `url` (a permanent redirect's target) becomes the polled URL; `disabled_reason` takes the
+    feed out of the rotation as of `now`, and `operator_told` says the operator was told so.
+    """
 
     status: str
     next_poll_at: datetime
@@ -72,6 +88,12 @@ class PollRecord:
     last_modified: str | None = None
     body_hash: str | None = None
     title: str | None = None
+    counted: bool = True
+    interval_s: int | None = None
+    items_per_day: float | None = None
+    url: str | None = None
+    disabled_reason: str | None = None
+    operator_told: bool = False
 
 
 #: Given a genuinely new article: the watchlists it matched, and the alerts to queue for it.
@@ -140,9 +162,10 @@ class Store:
             return [FeedRow(**row._mapping) for row in conn.execute(query)]
 
     def due_feed_ids(self, now: datetime) -> list[str]:
+        """Feeds to poll now: enabled in the config, and not disabled by the daemon."""
         query = (
             select(feeds.c.id)
-            .where(feeds.c.enabled, feeds.c.in_config)
+            .where(feeds.c.enabled, feeds.c.in_config, feeds.c.disabled_at.is_(None))
             .where((feeds.c.next_poll_at.is_(None)) | (feeds.c.next_poll_at <= now))
             .order_by(feeds.c.next_poll_at, feeds.c.id)
         )
@@ -154,6 +177,22 @@ class Store:
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:
             self._record(conn, feed_id, record, now, seen=0)
 
+    def reschedule(
+        self,
+        feed_id: str,
+        next_poll_at: datetime,
+        interval_s: int | None,
+        items_per_day: float | None,
+    ) -> None:
+        """Move the next poll, once `ingest` has told how many items were new."""
+        values: dict[str, Any] = {"next_poll_at": next_poll_at}
+        if interval_s is not None:
+            values["interval_s"] = interval_s
+        if items_per_day is not None:
+            values["items_per_day"] = items_per_day
+        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
+            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+
     @staticmethod
     def _record(conn: Connection, feed_id: str, rec: PollRecord, now: datetime, seen: int) -> None:
         values: dict[str, Any] = {
@@ -162,13 +201,27 @@ class Store:
             "last_status": rec.status[:64],
         }
         if rec.error is None:
-            values |= {"last_error": None, "error_count": 0, "last_success_at": now,
+            values |= {"last_error": None, "error_count": 0, "failing_since": None,
+                       "last_success_at": now,
                        "articles_seen": feeds.c.articles_seen + seen}  # fmt: skip
-            for name in ("etag", "last_modified", "body_hash", "title"):
+            for name in ("etag", "last_modified", "body_hash", "title", "url"):
                 if getattr(rec, name) is not None:
                     values[name] = getattr(rec, name)
         else:
-            values |= {"last_error": rec.error[:2000], "error_count": feeds.c.error_count + 1}
+            values["last_error"] = rec.error[:2000]
+            if rec.counted:
+                # The bound `now` goes through the column's type (UTC, naive on SQLite).
+                since = func.coalesce(
+                    feeds.c.failing_since, literal(now, feeds.c.failing_since.type)
+                )
+                values |= {"error_count": feeds.c.error_count + 1, "failing_since": since}
+        for name in ("interval_s", "items_per_day"):
+            if getattr(rec, name) is not None:
+                values[name] = getattr(rec, name)
+        if rec.disabled_reason is not None:
+            values |= {"disabled_at": now, "disabled_reason": rec.disabled_reason[:2000]}
+        if rec.operator_told:
+            values["operator_told_at"] = now
         conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
 
     # -- articles, matches, alerts: one transaction ------------------------------------------

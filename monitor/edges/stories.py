@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from monitor.core.model import AlertPlan, Article
 from monitor.core.story import THRESHOLD as STORY_THRESHOLD
 from monitor.core.story import Fingerprint, band_keys, fingerprint, similarity, vetoed
 from monitor.edges.db import insert_ignore, unavailable_as_transient
-from monitor.edges.schema import PENDING, SENT, alerts, articles, stories, story_keys
+from monitor.edges.schema import PENDING, SENT, SKIPPED, alerts, articles, stories, story_keys
+
+#: The advisory lock key that serialises story assignment on PostgreSQL ("stories" in ASCII).
+_STORY_LOCK = 0x73746F72696573
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,11 @@ def assign_story(
 ) -> int:
     """The id of the story `article` (already inserted as `article_id`) belongs to."""
     fp = fingerprint(article.title, article.summary)
+    if conn.dialect.name == "postgresql":
+        # Two copies ingested at the same moment by two polls (or two workers) would each
+        # find no story under READ COMMITTED and open two. One story assignment at a time:
+        # held to the end of this ingest's transaction. SQLite serialises writers anyway.
+        conn.execute(select(func.pg_advisory_xact_lock(_STORY_LOCK)))
     story_id = _best_candidate(conn, fp, now - window) if fp is not None else None
     if story_id is not None:
         conn.execute(
@@ -141,12 +149,29 @@ def _join_alert(
         return
     values: dict[str, Any] = {}
     merged = list(row.watchlists) + [w for w in plan.watchlists if w not in row.watchlists]
-    if merged != list(row.watchlists):
+    grew = merged != list(row.watchlists)
+    if grew:
         values["watchlists"] = merged
         values["priority"] = max(row.priority, int(plan.priority))
-    if row.status == SENT and row.delivered_as == "message" and row.update_due_at is None:
-        last = row.updated_at or row.sent_at or now
-        values["update_due_at"] = max(now, last + edit_every)
+    if row.status == PENDING and row.attempts == 0 and plan.next_attempt_at < row.next_attempt_at:
+        # The copy raised the stakes (a critical watchlist, say): it goes out when the copy
+        # would have, not at the quiet-hours end or digest time the first article got.
+        values["next_attempt_at"] = plan.next_attempt_at
+    if row.status == SKIPPED and grew:
+        # Skipped because its watchlists were muted: a watchlist that is not muted now has
+        # something to say, so the alert is due again (delivery drops what is still muted).
+        values |= {"status": PENDING, "next_attempt_at": plan.next_attempt_at}
+    if row.status == PENDING or (row.status == SENT and row.delivered_as == "message"):
+        # Pending: it may be in flight, rendered before this copy; the edit after the send
+        # adds the copy (an unchanged message makes no edit). Sent: edit no sooner than
+        # edit_every after the last edit. A due time in the past (an edit perhaps in flight)
+        # moves to now, so the deliverer's compare-and-set (Outbox.mark_updated) sees the
+        # change and edits once more.
+        if row.update_due_at is None:
+            last = row.updated_at or row.sent_at or now
+            values["update_due_at"] = max(now, last + edit_every)
+        elif row.update_due_at < now:
+            values["update_due_at"] = now
     if values:
         conn.execute(update(alerts).where(alerts.c.id == row.id).values(**values))
 

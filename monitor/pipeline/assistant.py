@@ -174,6 +174,10 @@ async def _press(rt: Runtime, mutes: Mutes, incoming: Incoming, button: Button) 
     else:
         alert_id = await _pressed_alert(rt, mutes, incoming)
     record = (alert_id, button.action, incoming.user_id, incoming.chat_id, now)
+    # Callback data comes back from the client, which can send any (Bot API: "callback_data
+    # ... may not match any button"): only configured watchlists can be snoozed.
+    if isinstance(button, SnoozeWatchlist) and button.watchlist not in rt.watchlists:
+        return STALE_BUTTON
     if isinstance(button, SnoozeWatchlist):
         until = now + SNOOZE
         await asyncio.to_thread(mutes.mute, "watchlist", button.watchlist, until, by, now)

@@ -32,14 +32,15 @@ longer names stay pending, untouched, in case it comes back. Edits of sent messa
 gained sources) are `updates.deliver_updates`'s job, run after each round.
 
 One deliverer at a time per process: the daemon holds a lock around `deliver_due`, because two
-rounds reading the same pending alert would both send it.
+rounds reading the same pending alert would both send it. Across processes, one deliverer per
+destination: the daemon passes `destinations`, those whose lease it holds (monitor.edges.leases).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -206,7 +207,7 @@ async def _send_one(
         return await _retry(rt, alert, exc, uncertain=True)
     except Refused as exc:
         await _refused(rt, name, str(exc))
-        return await _retry(rt, alert, exc)
+        return await _retry(rt, alert, exc, counted=False)
     except PermanentError as exc:
         log.error("alert %d to %s: failed for good: %s", alert.id, name, exc)
         await asyncio.to_thread(outbox.mark_failed, alert.id, str(exc))
@@ -237,9 +238,24 @@ async def _send_together(
                      items=tuple(view for _, view in ready), at=rt.clock())  # fmt: skip
     try:
         receipt = await notifier.send(message)
+    except Ambiguous as exc:
+        if any(alert.uncertain >= 1 for alert, _ in ready):
+            # The same rule as for one alert: one retry after a send that may have arrived.
+            note = f"unconfirmed: {exc}"
+            log.warning("%s to %s (%d alerts): %s; counted as sent", kind, notifier.name,
+                        len(ids), note)  # fmt: skip
+            await asyncio.to_thread(rt.outbox.mark_many_sent, ids, rt.clock(), None, kind)
+            return DeliveryReport(sent=len(ids))
+        report = DeliveryReport()
+        for alert, _ in ready:
+            report += await _retry(rt, alert, exc, uncertain=True, keep_parts=False)
+        return report
     except Refused as exc:
         await _refused(rt, notifier.name, str(exc))
-        return await _retry_all(rt, ready, exc)
+        report = DeliveryReport()
+        for alert, _ in ready:
+            report += await _retry(rt, alert, exc, keep_parts=False, counted=False)
+        return report
     except PermanentError as exc:
         log.error("%s to %s (%d alerts): failed for good: %s", kind, notifier.name, len(ids), exc)
         for alert_id in ids:
@@ -267,12 +283,15 @@ async def _retry_all(
 
 async def _retry(
     rt: Runtime, alert: DueAlert, exc: Exception, *, uncertain: bool = False,
-    keep_parts: bool = True,
+    keep_parts: bool = True, counted: bool = True,
 ) -> DeliveryReport:  # fmt: skip
+    """Leave the alert pending until its retry time. `counted=False` (the destination refuses
+    everything, a 403) keeps it from ever being failed: the outage is the destination's, and
+    its alerts wait for it however long it lasts."""
     outbox = rt.outbox
     known = isinstance(exc, TransientError | PermanentError)
     error = str(exc) if known else f"{type(exc).__name__}: {exc}"
-    if alert.attempts + 1 >= MAX_ATTEMPTS:
+    if counted and alert.attempts + 1 >= MAX_ATTEMPTS:
         # About a day of retries: this alert, not the destination, is the problem.
         log.error("alert %d to %s: giving up after %d attempts: %s",
                   alert.id, alert.destination, MAX_ATTEMPTS, error)  # fmt: skip
@@ -323,14 +342,19 @@ async def _settled(rnd: _Round, notifier: Notifier) -> None:
     if chat is None or spec is None or spec.chat_id is None or str(chat) == str(spec.chat_id):
         return
     if known.chat_id != str(chat):
-        await asyncio.to_thread(rt.destinations.moved, name, str(chat), rt.clock())
-        rnd.states[name] = replace(known, chat_id=str(chat))
+        was = str(spec.chat_id)
+        await asyncio.to_thread(rt.destinations.moved, name, str(chat), rt.clock(), was)
+        rnd.states[name] = replace(known, chat_id=str(chat), moved_from=was)
 
 
-async def deliver_due(rt: Runtime, *, batch: int = 200) -> DeliveryReport:
-    """Send every alert that is due, destinations in parallel, each in order."""
+async def deliver_due(
+    rt: Runtime, *, batch: int = 200, destinations: Collection[str] | None = None
+) -> DeliveryReport:
+    """Send every alert that is due, destinations in parallel, each in order; only to
+    `destinations` when given (the others' alerts stay pending for another deliverer)."""
     total = DeliveryReport()
-    paused: set[str] = set()  # failed or held this round: they wait for their time
+    # Failed or held this round: they wait for their time. Not ours: never looked at.
+    paused: set[str] = set() if destinations is None else set(rt.notifiers) - set(destinations)
     muted = await asyncio.to_thread(rt.mutes.active, rt.clock()) if rt.mutes else None
     states = await asyncio.to_thread(rt.destinations.all) if rt.destinations else {}
     rnd = _Round(rt, muted, states)
@@ -338,18 +362,40 @@ async def deliver_due(rt: Runtime, *, batch: int = 200) -> DeliveryReport:
         names = [n for n in rt.notifiers if n not in paused]
         if not names:
             return total
-        size = max(batch, DIGEST_BATCH)
-        due = await asyncio.to_thread(rt.outbox.due_alerts, rt.clock(), size, names)
+        digests = [n for n in names if _is_digest(rt, n)]
+        others = [n for n in names if n not in digests]
+        now = rt.clock()
+        due = await asyncio.to_thread(rt.outbox.due_alerts, now, batch, others) if others else []
+        more = len(due) >= batch
         by_destination: dict[str, list[DueAlert]] = {}
         for alert in due:
             by_destination.setdefault(alert.destination, []).append(alert)
+        for name in digests:
+            # A digest holds everything due for its destination: it reads a batch of its own
+            # rather than a share of one that the other destinations fill.
+            own = await asyncio.to_thread(rt.outbox.due_alerts, now, DIGEST_BATCH, [name])
+            if own:
+                by_destination[name] = own
+                more |= len(own) >= DIGEST_BATCH
         if not by_destination:
             return total
         order = list(by_destination)
-        reports = await asyncio.gather(*(_deliver_to(rnd, n, by_destination[n]) for n in order))
-        for name, report in zip(order, reports, strict=True):
-            total += report
-            if report.stopped or not report.sent + report.failed + report.skipped:
+        # Every destination's round runs to its end even when another one fails (the database
+        # went away, say): a send left running after we return would be read again, still
+        # pending, by the next round, and sent twice.
+        results = await asyncio.gather(
+            *(_deliver_to(rnd, n, by_destination[n]) for n in order), return_exceptions=True
+        )
+        failure: BaseException | None = None
+        for name, result in zip(order, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
                 paused.add(name)
-        if len(due) < size:
+                continue
+            total += result
+            if result.stopped or not result.sent + result.failed + result.skipped:
+                paused.add(name)
+        if failure is not None:
+            raise failure
+        if not more:
             return total

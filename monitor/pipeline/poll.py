@@ -1,9 +1,28 @@
-"""Polling one feed: fetch → parse → dedupe, match and queue alerts in one transaction.
+"""Polling feeds: fetch → parse → dedupe, match and queue alerts in one transaction → schedule.
 
-Every outcome, good or bad, is written on the feed row (status, error count, last error, next
-poll), so a feed that times out, answers 404/500 or serves HTML shows up in `monitor status`
-while the other feeds go on. Errors raised by the edges are classified here: nothing a feed
-does can stop the daemon.
+Every outcome, good or bad, is written on the feed row (status, error count, failing since,
+last error, interval in force, next poll), so a failing feed shows up in `monitor status` while
+the others go on. The next poll always comes from `monitor.core.schedule`: adaptive after a
+success (never sooner than Cache-Control / Expires or the feed's `<ttl>`), backoff with jitter
+after an error (never sooner than Retry-After). Errors are classified here as a
+`schedule.Outcome`: `network` (no answer at all: `TransientError.network`), `http` (an error
+status), `feed` (no usable feed) or `internal` (a bug). Nothing a feed does stops the daemon.
+
+A cycle (`poll_feeds`):
+
+* skips the feeds the daemon disabled (410 Gone; failing for `defaults.disable_after`); the
+  operator is told once when it happens (`rt.notice`, the log, `operator_told_at`), and only a
+  new URL in feeds.yaml gives the feed a new chance (`Store.sync_feeds`).
+* is polite (`Politeness`): `defaults.concurrency` polls at once, `per_host_concurrency` per
+  host, `per_host_spacing` seconds between request starts to one host; local files exempt.
+* holds connection-level failures back until the cycle ends (every other outcome is recorded
+  as it finishes). If `schedule.network_down` then says our own network was down, they are
+  recorded without counting against their feeds (error count, failing since and backoff
+  unchanged) and retried in a minute; otherwise as the feeds' own errors. Deciding before
+  recording writes each row once, with no earlier state to restore; a crash mid-cycle just
+  leaves those feeds due.
+* follows permanent redirects: after a 301/308 chain the polled URL (`feeds.url`) is the new
+  one, and the move is logged; `config_url` stays what feeds.yaml says.
 """
 
 from __future__ import annotations
@@ -11,13 +30,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TypedDict
 
+from monitor.core import schedule
 from monitor.core.errors import DatabaseUnavailable, MonitorError, TransientError
 from monitor.core.model import AlertPlan, Article, WatchlistMatch
 from monitor.core.route import route
+from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
@@ -25,6 +48,7 @@ from monitor.edges.language import detect_language
 from monitor.edges.parse import ParsedFeed, parse_feed
 from monitor.edges.store import FeedRow, Plan, PollRecord
 from monitor.edges.stories import Clustering
+from monitor.pipeline.polite import Politeness, host_of
 from monitor.pipeline.runtime import Runtime
 
 log = logging.getLogger("monitor.poll")
@@ -38,6 +62,60 @@ class PollReport:
     matched: int = 0
     alerts: int = 0
     error: str | None = None
+    outcome: Outcome = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A connection-level failure, recorded once the cycle tells whether the network was up."""
+
+    spec: FeedSpec
+    row: FeedRow | None
+    now: datetime
+    error: TransientError
+
+
+def polled_url(spec: FeedSpec, row: FeedRow | None) -> str:
+    """Where to fetch: the row's URL (moved by permanent redirects) while the config still
+    names the URL the row started from; the config's URL for a feed not synced yet."""
+    if row is not None and (row.config_url or row.url) == spec.url:
+        return row.url
+    return spec.url
+
+
+def _policy(rt: Runtime, spec: FeedSpec) -> Policy:
+    d = rt.config.defaults
+    return Policy(base=spec.interval, min_interval=d.min_interval, max_interval=d.max_interval,
+                  adapt=d.adapt_intervals, max_backoff=d.max_backoff)  # fmt: skip
+
+
+def _state(row: FeedRow | None) -> FeedState:
+    if row is None:
+        return FeedState()
+    return FeedState(
+        interval=None if row.interval_s is None else timedelta(seconds=row.interval_s),
+        items_per_day=row.items_per_day,
+        last_success_at=row.last_success_at,
+        error_count=row.error_count,
+        failing_since=row.failing_since,
+    )
+
+
+class _Schedule(TypedDict):
+    next_poll_at: datetime
+    interval_s: int | None
+    items_per_day: float | None
+
+
+def _schedule(nxt: Next) -> _Schedule:
+    interval = nxt.state.interval
+    seconds = None if interval is None else round(interval.total_seconds())
+    return {"next_poll_at": nxt.at, "interval_s": seconds, "items_per_day": nxt.state.items_per_day}
+
+
+def _jitter() -> float:
+    # Spreads retries of feeds that failed together; not a secret, so no CSPRNG is needed.
+    return random.uniform(-schedule.JITTER, schedule.JITTER)  # noqa: S311
 
 
 def _parse(
@@ -79,64 +157,92 @@ async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollRep
     """Poll one feed and record the outcome; raises only DatabaseUnavailable.
 
     Anything else that goes wrong, down to a bug, is this feed's error: recorded on its row
-    with the next poll time, so a feed can never loop or stop the others.
+    with the next poll time, so a feed can never loop or stop the others. Alone, a feed cannot
+    tell a dead network from a dead host: its connection failures count against it.
     """
+    got = await _attempt(rt, spec, row, polled_url(spec, row))
+    if isinstance(got, _Held):
+        return await _failed(rt, got.spec, got.row, got.now, got.error)
+    return got
+
+
+async def _attempt(
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str
+) -> PollReport | _Held:
     now = rt.clock()
-    next_poll = now + spec.interval
     try:
-        return await _poll(rt, spec, row, now, next_poll)
+        return await _poll(rt, spec, row, url, now)
     except DatabaseUnavailable:
         raise
+    except TransientError as exc:
+        if exc.network:
+            return _Held(spec, row, now, exc)
+        return await _failed(rt, spec, row, now, exc)
     except MonitorError as exc:
-        return await _failed(rt, spec, now, next_poll, exc)
+        return await _failed(rt, spec, row, now, exc)
     except Exception as exc:  # a bug must cost one poll of one feed, nothing more
         log.exception("feed %s: unexpected error", spec.id)
-        return await _failed(rt, spec, now, next_poll, exc)
+        return await _failed(rt, spec, row, now, exc)
 
 
 async def _poll(
-    rt: Runtime, spec: FeedSpec, row: FeedRow | None, now: datetime, next_poll: datetime
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, now: datetime
 ) -> PollReport:
     store = rt.store
     result = await fetch(
         rt.client,
-        spec.url,
+        url,
         etag=row.etag if row else None,
         last_modified=row.last_modified if row else None,
         deadline=rt.config.defaults.fetch_timeout.total_seconds(),
     )
+    moved = result.permanent_url if result.permanent_url not in (None, url) else None
+    if moved is not None:
+        log.warning("feed %s: moved permanently (301/308) from %s to %s; polling the new "
+                    "URL from now on", spec.id, url, moved)  # fmt: skip
+    policy, state = _policy(rt, spec), _state(row)
+    # RFC 9111 §4.3.4: a 304 carries the Cache-Control / Expires a 200 would have carried.
+    hints = Hints(freshness=schedule.freshness(result.headers, now))
     if result.not_modified:
-        record = PollRecord(status="304 not modified", next_poll_at=next_poll)
+        nxt = schedule.after_success(policy, state, now, new_items=0, hints=hints)
+        record = PollRecord(status="304 not modified", url=moved, **_schedule(nxt))
         await asyncio.to_thread(store.record_poll, spec.id, record, now)
         return PollReport(spec.id, record.status)
     body_hash = hashlib.sha256(result.body).hexdigest()
-    validators = {"etag": result.etag, "last_modified": result.last_modified}
+    etag, modified = result.etag, result.last_modified
     if row is not None and row.body_hash == body_hash:
         # Servers without validators resend the same bytes: the same bytes need no parse.
-        record = PollRecord(status="unchanged", next_poll_at=next_poll, **validators)
+        nxt = schedule.after_success(policy, state, now, new_items=0, hints=hints)
+        record = PollRecord(
+            status="unchanged", url=moved, etag=etag, last_modified=modified, **_schedule(nxt)
+        )
         await asyncio.to_thread(store.record_poll, spec.id, record, now)
         return PollReport(spec.id, record.status)
     # Parsing is CPU-bound (feedparser costs ~12 µs per element): off the event loop.
-    parsed = await asyncio.to_thread(
-        _parse,
-        result.body,
-        feed_id=spec.id,
-        url=result.final_url,
-        content_type=result.content_type,
-        lang_hint=spec.lang,
-    )
+    parsed = await asyncio.to_thread(_parse, result.body, feed_id=spec.id,
+                                     url=result.final_url, content_type=result.content_type,
+                                     lang_hint=spec.lang)  # fmt: skip
+    hints = replace(hints, ttl=parsed.ttl_seconds)
+    # How many items are new is known only inside the ingest transaction, which writes the
+    # record: schedule as if none were, and reschedule after when some were.
+    provisional = schedule.after_success(policy, state, now, new_items=0, hints=hints)
     record = PollRecord(
         status=f"{result.status} ok",
-        next_poll_at=next_poll,
         body_hash=body_hash,
         title=parsed.title or None,
-        **validators,
+        url=moved,
+        etag=etag,
+        last_modified=modified,
+        **_schedule(provisional),
     )
     first_poll = row is None or row.last_success_at is None
     plan = _plan(rt, spec, now, first_poll)
     ingested = await asyncio.to_thread(
         store.ingest, spec.id, parsed.articles, plan, record, now, clustering(rt)
     )
+    if ingested.new:
+        nxt = schedule.after_success(policy, state, now, new_items=ingested.new, hints=hints)
+        await asyncio.to_thread(store.reschedule, spec.id, **_schedule(nxt))
     if parsed.warning:
         log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)
     log.info(
@@ -146,32 +252,110 @@ async def _poll(
     return PollReport(spec.id, record.status, ingested.new, ingested.matched, ingested.alerts)
 
 
+def _classify(exc: Exception) -> tuple[Outcome, str, str]:
+    """The outcome, the short status for the row, and the message of a failed poll."""
+    if not isinstance(exc, MonitorError):
+        return "internal", "error (internal)", f"internal error ({type(exc).__name__}: {exc})"
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, TransientError) and exc.network:
+        return "network", "error (network)", message
+    status: int | None = getattr(exc, "status", None)
+    if status is not None:
+        return "http", f"error (HTTP {status})", message
+    kind = "temporary" if isinstance(exc, TransientError) else "permanent"
+    return "feed", f"error ({kind})", message
+
+
 async def _failed(
-    rt: Runtime, spec: FeedSpec, now: datetime, next_poll: datetime, exc: Exception
+    rt: Runtime,
+    spec: FeedSpec,
+    row: FeedRow | None,
+    now: datetime,
+    exc: Exception,
+    *,
+    network_was_down: bool = False,
 ) -> PollReport:
-    if isinstance(exc, MonitorError):
-        kind = "temporary" if isinstance(exc, TransientError) else "permanent"
-        message = str(exc) or type(exc).__name__
-        log.warning("feed %s: %s error: %s", spec.id, kind, message)
-    else:
-        kind, message = "internal", f"internal error ({type(exc).__name__}: {exc})"
-    record = PollRecord(status=f"error ({kind})", next_poll_at=next_poll, error=message)
+    outcome, status, message = _classify(exc)
+    if network_was_down:
+        nxt = schedule.after_network_down(_state(row), now)
+        log.warning("feed %s: %s (not counted: the network was down)", spec.id, message)
+        record = PollRecord(
+            status="error (network down)", error=message, counted=False, **_schedule(nxt)
+        )
+        await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
+        return PollReport(spec.id, record.status, error=message, outcome=outcome)
+    if outcome != "internal":
+        log.warning("feed %s: %s: %s", spec.id, status, message)
+    retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+    nxt = schedule.after_failure(
+        _policy(rt, spec), _state(row), now, jitter=_jitter(), retry_after=retry_after
+    )
+    reason = schedule.should_disable(
+        getattr(exc, "status", None),
+        nxt.state.failing_since,
+        now,
+        rt.config.defaults.disable_after,
+    )
+    told = reason is not None and await _tell_disabled(rt, spec, row, reason, message)
+    record = PollRecord(
+        status=status, error=message, disabled_reason=reason, operator_told=told, **_schedule(nxt)
+    )
     await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
-    return PollReport(spec.id, record.status, error=message)
+    return PollReport(spec.id, record.status, error=message, outcome=outcome)
+
+
+async def _tell_disabled(
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, reason: str, error: str
+) -> bool:
+    """Tell the operator, once, that a feed was taken out of the rotation."""
+    if row is not None and row.operator_told_at is not None:
+        return False
+    text = (f"Feed {spec.id} is disabled and no longer polled: {reason} (last error: {error}). "
+            "Fix or remove it in feeds.yaml; a new URL there gives it a new chance.")  # fmt: skip
+    log.error("%s", text)
+    if rt.notice is not None:
+        await rt.notice(text)
+    return True
 
 
 async def poll_feeds(
-    rt: Runtime, feed_ids: Sequence[str], *, concurrency: int = 8
+    rt: Runtime, feed_ids: Sequence[str], *, concurrency: int | None = None
 ) -> list[PollReport]:
-    """Poll the given feeds, at most `concurrency` at a time; unknown ids are skipped."""
+    """Poll the given feeds as one cycle (see the module doc) and record every outcome.
+
+    Unknown feeds, feeds the config disables and feeds the daemon disabled are skipped.
+    `concurrency` overrides `defaults.concurrency`.
+    """
     specs = [rt.feeds[f] for f in feed_ids if f in rt.feeds and rt.feeds[f].enabled]
     if not specs:
         return []
     rows = {r.id: r for r in await asyncio.to_thread(rt.store.feeds, [s.id for s in specs])}
-    gate = asyncio.Semaphore(concurrency)
+    specs = [s for s in specs if s.id not in rows or rows[s.id].disabled_at is None]
+    defaults = rt.config.defaults
+    polite = Politeness(
+        concurrency or defaults.concurrency,
+        defaults.per_host_concurrency,
+        defaults.per_host_spacing,
+    )
 
-    async def one(spec: FeedSpec) -> PollReport:
-        async with gate:
-            return await poll_feed(rt, spec, rows.get(spec.id))
+    async def one(spec: FeedSpec) -> tuple[bool, PollReport | _Held]:
+        row = rows.get(spec.id)
+        url = polled_url(spec, row)
+        async with polite.slot(url):
+            return host_of(url) is not None, await _attempt(rt, spec, row, url)
 
-    return list(await asyncio.gather(*(one(s) for s in specs)))
+    done = await asyncio.gather(*(one(s) for s in specs))
+    outcomes: list[Outcome] = [
+        "network" if isinstance(got, _Held) else got.outcome for remote, got in done if remote
+    ]
+    down = schedule.network_down(outcomes)
+    if down:
+        log.warning("%d of %d feeds got no answer at all: the network looks down; their "
+                    "errors are not counted and they are retried in a minute",
+                    outcomes.count("network"), len(outcomes))  # fmt: skip
+    reports = []
+    for _, got in done:
+        if isinstance(got, _Held):
+            got = await _failed(rt, got.spec, got.row, got.now, got.error, network_was_down=down)
+        reports.append(got)
+    return reports

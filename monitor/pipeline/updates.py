@@ -35,10 +35,15 @@ async def deliver_updates(rt: Runtime, *, batch: int = 100) -> int:
     by_destination: dict[str, list[DueAlert]] = {}
     for alert in due:
         by_destination.setdefault(alert.destination, []).append(alert)
-    counts = await asyncio.gather(
-        *(_update_all(rt, name, alerts, muted) for name, alerts in by_destination.items())
+    # As in deliver_due: every destination's edits finish before a failure is raised.
+    results = await asyncio.gather(
+        *(_update_all(rt, name, alerts, muted) for name, alerts in by_destination.items()),
+        return_exceptions=True,
     )
-    return sum(counts)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return sum(r for r in results if isinstance(r, int))
 
 
 async def _update_all(rt: Runtime, name: str, due: list[DueAlert], muted: Muted | None) -> int:
@@ -68,6 +73,6 @@ async def _update_all(rt: Runtime, name: str, due: list[DueAlert], muted: Muted 
             at = rt.clock() + retry_delay(1)
             await asyncio.to_thread(outbox.defer_update, alert.id, at, f"edit: {exc!r}")
             continue
-        await asyncio.to_thread(outbox.mark_updated, alert.id, rt.clock())
+        await asyncio.to_thread(outbox.mark_updated, alert.id, rt.clock(), alert.update_due_at)
         edited += bool(changed)
     return edited

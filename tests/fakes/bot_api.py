@@ -169,6 +169,8 @@ class FakeBotApi(LoopbackFake):
         self._next_message_id = 1
         self.commands: list[Any] = []
         self.limits_enforced = enforce_limits
+        #: The clock the limits are measured on; a test may stop it to make them exact.
+        self.clock: Callable[[], float] = time.monotonic
         #: How many calls got a 429 from the enforced limits (scripted floods not counted).
         self.flood_answers = 0
         self._paced_all: deque[float] = deque()
@@ -284,7 +286,7 @@ class FakeBotApi(LoopbackFake):
 
     def _flood_check(self, chat_id: Any) -> None:
         """Raise 429 when one more message now would break a window; else count it in."""
-        now = time.monotonic()
+        now = self.clock()
         key = str(chat_id)
         group = key.startswith(("-", "@"))
         with self._cond:

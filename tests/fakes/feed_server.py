@@ -9,11 +9,16 @@ Routes are a mutable table, path -> `Route` (status, headers, body), set with `a
 - `hang_after_headers`: send the status line and headers, then nothing more;
 - `trickle=seconds`: send the body one byte at a time, that far apart;
 - `content_length=`: announce any Content-Length, true or not;
-- be gzip-encoded (`add(..., gzip=True)` compresses the body once, sets Content-Encoding).
+- `held`: hold the answer until `release()` (or until the server closes);
+- be gzip-encoded (`add(..., gzip=True)` compresses the body once, sets Content-Encoding);
+- send its own `Date` header (`headers={"Date": ...}`) instead of the server's clock.
 
 Every request is recorded (method, target, lower-cased headers) before it is answered, hung
-requests included. Each response closes its connection, so no handler thread idles on
-keep-alive; `close()` wakes hung handlers, hangs up on connected clients and joins every thread.
+requests included. Requests being served at once (from their arrival until the answer starts)
+are counted, per Host header and in all: `peak` and `peak_by_host` hold the most ever seen,
+and `wait_serving(n)` blocks (on a condition) until n are.
+Each response closes its connection, so no handler thread idles on keep-alive; `close()` wakes
+hung handlers, hangs up on connected clients and joins every thread.
 
 `wait_for_connections(n)` blocks (on a condition) until n clients are connected; it, the
 lifecycle and the connection tracking come from tests/fakes/loopback.py.
@@ -25,7 +30,9 @@ from __future__ import annotations
 import email.utils
 import gzip as _gzip
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +55,7 @@ class Route:
     hang_after_headers: bool = False
     trickle: float | None = None
     content_length: int | None = None
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,16 @@ class FeedServer(LoopbackFake):
         self.routes: dict[str, Route] = {}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._serving = threading.Condition()
+        self._active: Counter[str] = Counter()
+        self._released = False
+        self.peak = 0
+        self.peak_by_host: Counter[str] = Counter()
         super().__init__(_Handler, "fake-feed-server")
+
+    def wake(self) -> None:
+        with self._serving:
+            self._serving.notify_all()
 
     def url(self, path: str = "/") -> str:
         return self.root_url + path
@@ -119,6 +136,35 @@ class FeedServer(LoopbackFake):
         with self._lock:
             self._requests.append(request)
 
+    @contextmanager
+    def serving(self, host: str) -> Iterator[None]:
+        """Count a request as being served (to `host`, its Host header) while inside."""
+        with self._serving:
+            self._active[host] += 1
+            self.peak = max(self.peak, self._active.total())
+            self.peak_by_host[host] = max(self.peak_by_host[host], self._active[host])
+            self._serving.notify_all()
+        try:
+            yield
+        finally:
+            with self._serving:
+                self._active[host] -= 1
+
+    def wait_serving(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until `count` requests are being served at once; False after `timeout`."""
+        with self._serving:
+            return self._serving.wait_for(lambda: self._active.total() >= count, timeout)
+
+    def release(self) -> None:
+        """Answer the `held` requests, and those to come."""
+        with self._serving:
+            self._released = True
+            self._serving.notify_all()
+
+    def await_release(self) -> None:
+        with self._serving:
+            self._serving.wait_for(lambda: self._released or self.stopping.is_set())
+
 
 def _not_modified(route: Route, headers: dict[str, str]) -> bool:
     if route.etag is not None and "if-none-match" in headers:
@@ -148,16 +194,29 @@ class _Handler(LoopbackHandler[FeedServer]):
         headers = {k.lower(): v for k, v in self.headers.items()}
         feeds.record(RecordedRequest(self.command, self.path, headers))
         self.close_connection = True
-        route = feeds.route_for(self.path)
-        if route is None:
-            route = Route(status=404, body=b"not found", headers={"Content-Type": "text/plain"})
-        if route.hang:
-            feeds.stopping.wait()
-            return
+        # Counted until the answer starts: a client cannot have read any of it before the
+        # count drops, so its next request never overlaps this one in the count.
+        with feeds.serving(headers.get("host", "")):
+            route = feeds.route_for(self.path)
+            if route is None:
+                route = Route(status=404, body=b"not found", headers={"Content-Type": "text/plain"})
+            if route.hang:
+                feeds.stopping.wait()
+                return
+            if route.held:
+                feeds.await_release()
+        self._answer(feeds, route, headers, send_body)
+
+    def _answer(
+        self, feeds: FeedServer, route: Route, headers: dict[str, str], send_body: bool
+    ) -> None:
         status, body = route.status, route.body
         if _not_modified(route, headers):
             status, body = 304, b""
-        self.send_response(status)
+        self.send_response_only(status)
+        self.send_header("Server", self.version_string())
+        if not any(name.lower() == "date" for name in route.headers):
+            self.send_header("Date", self.date_time_string())
         for name, value in route.headers.items():
             if status != 304 or name.lower() not in ("content-type", "content-encoding"):
                 self.send_header(name, value)

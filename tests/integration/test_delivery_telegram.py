@@ -98,10 +98,25 @@ async def test_400_fails_the_alert_with_the_reason(
     telegram_rt: Telegram, bot_api: FakeBotApi, engine: Engine
 ) -> None:
     rt = telegram_rt.rt
-    bot_api.script("sendMessage", Canned.bad_request("Bad Request: chat not found"))
+    bot_api.script("sendMessage", Canned.bad_request("Bad Request: message text is empty"))
     assert (await deliver_due(rt)).failed == 1
     status, _, error, _ = _alert(engine)
-    assert status == "failed" and error is not None and "chat not found" in error.lower()
+    assert status == "failed" and error is not None and "text is empty" in error.lower()
+
+
+async def test_a_400_that_condemns_the_chat_pauses_the_destination_instead(
+    telegram_rt: Telegram, bot_api: FakeBotApi, engine: Engine
+) -> None:
+    rt, clock = telegram_rt.rt, telegram_rt.clock
+    bot_api.script("sendMessage", Canned.bad_request("Bad Request: chat not found"), times=2)
+    assert (await deliver_due(rt)).retried == 1
+    status, _, error, _ = _alert(engine)
+    assert status == "pending" and error is not None and "chat not found" in error.lower()
+    assert rt.destinations is not None and rt.destinations.all()["desk"].failures == 1
+    clock.advance(60)
+    assert (await deliver_due(rt)).retried == 1
+    clock.advance(120)
+    assert (await deliver_due(rt)).sent == 1  # the chat_id was fixed: nothing was lost
 
 
 async def test_403_keeps_the_alert_and_tells_the_operator_once(

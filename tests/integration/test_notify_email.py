@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from monitor.core.errors import PermanentError, TransientError
+from monitor.core.errors import Ambiguous, PermanentError, Refused, TransientError
 from monitor.core.model import Priority, WatchlistMatch
 from monitor.core.render import AlertView, Digest, render_email
 from monitor.edges.notify import Notifier, Receipt
@@ -357,3 +358,76 @@ async def test_flood_control_summary_email(smtp_sink: SmtpSink) -> None:
         stories = positions(part, ["Story three", "Story one", "Story four", "Story two"])
         assert stories == sorted(stories)  # most urgent first
     assert "<script" not in body["text/html"]
+
+
+class _Scripted:
+    """A minimal SMTP server on 127.0.0.1 that accepts one message and then misbehaves:
+    `after_data` is "quit-421" (the message is accepted, QUIT answered 421) or "silent" (the
+    final "." is never answered). `accepted` counts messages whose data fully arrived."""
+
+    def __init__(self, after_data: str) -> None:
+        self.after_data = after_data
+        self.accepted = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn, conn.makefile("rb") as lines:
+            conn.sendall(b"220 scripted ESMTP\r\n")
+            for raw in lines:
+                verb = raw.split(b" ", 1)[0].strip().upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 scripted\r\n")
+                elif verb in (b"MAIL", b"RCPT"):
+                    conn.sendall(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"354 go on\r\n")
+                    for body in lines:
+                        if body == b".\r\n":
+                            break
+                    self.accepted += 1
+                    if self.after_data == "silent":
+                        lines.read()  # never answer: wait for the client to hang up
+                        return
+                    conn.sendall(b"250 queued as 1\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"421 going down\r\n")
+                    return
+
+    def close(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+def _to(server: _Scripted) -> EmailNotifier:
+    return EmailNotifier("mail", host="127.0.0.1", port=server.port, tls="none", user=None,
+                         password=None, sender="monitor@example.org", to=(DESK,),
+                         timeout=0.5)  # fmt: skip
+
+
+async def test_a_failed_quit_after_the_message_was_accepted_is_a_success() -> None:
+    server = _Scripted("quit-421")
+    try:
+        receipt = await _to(server).send(alert())
+    finally:
+        server.close()
+    assert receipt.external_id and server.accepted == 1  # delivered, and not to be resent
+
+
+async def test_no_answer_to_the_final_dot_is_ambiguous() -> None:
+    server = _Scripted("silent")
+    try:
+        with pytest.raises(Ambiguous, match="may have been accepted"):
+            await _to(server).send(alert())
+    finally:
+        server.close()
+    assert server.accepted == 1  # it did arrive: a retry would be a duplicate
+
+
+async def test_bad_credentials_pause_the_destination(smtp_sink: SmtpSink) -> None:
+    # The sink offers no AUTH: logging in fails the same way for every alert.
+    with pytest.raises(Refused):
+        await notifier_for(smtp_sink, user="desk", password="wrong").send(alert())

@@ -300,8 +300,72 @@ def test_external_entities_are_never_read(tmp_path: Path) -> None:
     assert not any("TOP-SECRET" in f or "file:" in f for f in fields)
 
 
-def test_entries_beyond_the_cap_are_dropped_with_a_warning() -> None:
+@pytest.mark.parametrize(
+    ("fast", "warning"),
+    [
+        # feedparser reads every entry, then we keep the first MAX_ENTRIES
+        (False, f"only the first {MAX_ENTRIES} of {MAX_ENTRIES + 3} entries were kept"),
+        # the fast path stops reading at entry MAX_ENTRIES + 1, so it cannot count the rest
+        (True, f"only the first {MAX_ENTRIES} entries were kept (the rest was not read)"),
+    ],
+)
+def test_entries_beyond_the_cap_are_dropped_with_a_warning(fast: bool, warning: str) -> None:
     items = "".join(f"<item><title>{i}</title></item>" for i in range(MAX_ENTRIES + 3))
-    parsed = parse_feed(rss(items), feed_id="w")
-    assert len(parsed.articles) == MAX_ENTRIES
-    assert parsed.warning == f"only the first {MAX_ENTRIES} of {MAX_ENTRIES + 3} entries were kept"
+    parsed = parse_feed(rss(items), feed_id="w", fast=fast)
+    assert parsed.parser == ("lxml" if fast else "feedparser")
+    assert [a.title for a in parsed.articles] == [str(i) for i in range(MAX_ENTRIES)]
+    assert parsed.warning == warning
+
+
+SY = 'xmlns:sy="http://purl.org/rss/1.0/modules/syndication/"'
+
+
+@pytest.mark.parametrize(
+    ("channel", "seconds"),
+    [
+        ("<ttl>30</ttl>", 1800),
+        ("<ttl> 5 </ttl>", 300),
+        (
+            "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>2</sy:updateFrequency>",
+            1800,
+        ),
+        ("<sy:updatePeriod>Daily</sy:updatePeriod>", 86400),  # frequency defaults to 1
+        ("<sy:updateFrequency>4</sy:updateFrequency>", 21600),  # period defaults to daily
+        ("<ttl>10</ttl><sy:updatePeriod>hourly</sy:updatePeriod>", 600),  # ttl says it directly
+        ("<sy:updatePeriod>yearly</sy:updatePeriod>", 7 * 86400),  # a year is cut to a week
+        ("<ttl>99999999999</ttl>", 7 * 86400),
+        ("", None),
+        ("<ttl>0</ttl>", None),
+        ("<ttl>-5</ttl>", None),
+        ("<ttl>soon</ttl>", None),
+        ("<ttl>1.5</ttl>", None),
+        ("<ttl>" + "9" * 5000 + "</ttl>", None),
+        ("<sy:updatePeriod>fortnightly</sy:updatePeriod>", None),
+        (
+            "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>0</sy:updateFrequency>",
+            None,
+        ),
+        (
+            "<sy:updatePeriod>hourly</sy:updatePeriod><sy:updateFrequency>7200</sy:updateFrequency>",
+            None,
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["lxml", "feedparser"])
+def test_ttl_seconds(channel: str, seconds: int | None, fast: bool) -> None:
+    body = rss("<item><title>t</title></item>", channel).replace(b"<rss ", f"<rss {SY} ".encode())
+    parsed = parse_feed(body, feed_id="w", fast=fast)
+    assert parsed.parser == ("lxml" if fast else "feedparser")
+    assert parsed.ttl_seconds == seconds
+
+
+def test_ttl_inside_an_item_is_not_the_feeds() -> None:
+    body = rss("<item><title>t</title><ttl>5</ttl></item>")
+    assert parse_feed(body, feed_id="w").ttl_seconds is None
+    assert parse_feed(body, feed_id="w", fast=False).ttl_seconds is None
+
+
+def test_json_feeds_have_no_ttl() -> None:
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "title": "t"}]}
+    parsed = parse_feed(json.dumps(doc).encode(), feed_id="j")
+    assert (parsed.ttl_seconds, parsed.parser) == (None, "json")

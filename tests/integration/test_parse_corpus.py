@@ -125,6 +125,20 @@ def test_dc_date_is_used_when_there_is_no_pubdate() -> None:
     assert all(a.published_at for a in real("de_orf_news_rdf_rss10_dcdate.xml").articles)
 
 
+@pytest.mark.parametrize(
+    ("name", "seconds"),
+    [
+        ("de_faz_aktuell_rss20.xml", 300),  # <ttl>5</ttl>
+        ("de_orf_news_rdf_rss10_dcdate.xml", 1800),  # sy: hourly, twice
+        ("en_londonist_rss20_2.7MB_leading_whitespace.xml", 3600),  # sy: hourly, once
+        ("fr_lemonde_une_rss20.xml", None),
+        ("de_3960_journal_jsonfeed11.json", None),
+    ],
+)
+def test_ttl(name: str, seconds: int | None) -> None:
+    assert real(name).ttl_seconds == seconds
+
+
 def test_leading_whitespace_no_longer_breaks_the_xml_parser() -> None:
     parsed = real("en_londonist_rss20_2.7MB_leading_whitespace.xml")
     assert parsed.warning is None

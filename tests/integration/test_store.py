@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
 from monitor.edges.outbox import Outbox
-from monitor.edges.schema import alerts, articles, matches, metadata
+from monitor.edges.schema import alerts, articles, matches, metadata, stories
 from monitor.edges.store import FeedDef, PollRecord, Store
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
@@ -159,3 +160,34 @@ def test_due_feeds_and_config_sync(fed: Store) -> None:
     assert rows["b"].in_config is False
     assert rows["c"].enabled is False
     assert fed.due_feed_ids(NOW) == ["a"]
+
+
+def test_copies_ingested_at_the_same_moment_join_one_story(fed: Store, engine: Engine) -> None:
+    # Two polls committing copies of one wire story at once: on PostgreSQL (READ COMMITTED)
+    # each would find no story and open one, were story assignment not serialised.
+    lead = (
+        "Chinese warships and aircraft encircled Taiwan on Monday in exercises Beijing "
+        "called a stern warning, a day after the inaugural address, officials said."
+    )
+    copies = {
+        "a": Article(feed_id="a", guid="w1", url="https://wire.example/1",
+                     title="China stages large drills around Taiwan", summary=lead),
+        "b": Article(feed_id="b", guid="p1", url="https://paper.example/1",
+                     title="Beijing launches big drills encircling Taiwan", summary=lead),
+    }  # fmt: skip
+    start = threading.Barrier(2)
+
+    def ingest(feed: str) -> None:
+        start.wait()
+        fed.ingest(feed, [copies[feed]], _match_all, _ok(), NOW)
+
+    threads = [threading.Thread(target=ingest, args=(f,)) for f in copies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(stories)) == 1
+        assert conn.scalar(select(func.count()).select_from(alerts)) == 2  # desk and mail
+        assert conn.scalar(select(func.count(func.distinct(articles.c.story_id)))) == 1

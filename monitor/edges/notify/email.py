@@ -22,6 +22,7 @@ returned in `Receipt.refused` ({address: "550 5.1.1 reason"}).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import email.utils
 import logging
@@ -30,9 +31,9 @@ import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
-from monitor.core.errors import MonitorError, PermanentError, TransientError
+from monitor.core.errors import Ambiguous, MonitorError, PermanentError, Refused, TransientError
 from monitor.core.render import AlertView, Outgoing, render_email, squash
 from monitor.core.render_digest import render_digest_email
 from monitor.edges.notify import Receipt
@@ -109,6 +110,12 @@ class EmailNotifier:
         built = self.build(message)
         try:
             replies = await asyncio.to_thread(self._deliver, built)
+        except _AfterPayload as wrapped:
+            raise Ambiguous(
+                f"email {self.name} via {self.host}:{self.port}: the message went out but the "
+                f"server's answer did not come back ({type(wrapped.error).__name__}: "
+                f"{wrapped.error}); it may have been accepted"
+            ) from wrapped.error
         except (smtplib.SMTPException, OSError) as exc:
             raise self._classify(exc) from exc
         # The server's words go to logs and the outbox: one line, no control characters.
@@ -130,17 +137,32 @@ class EmailNotifier:
 
     def _deliver(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         context = ssl.create_default_context() if self.tls != "none" else None
-        smtp: smtplib.SMTP
+        smtp: _TrackingSMTP | _TrackingSMTPSSL
         if self.tls == "tls":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = _TrackingSMTPSSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        with smtp:
+            smtp = _TrackingSMTP(self.host, self.port, timeout=self.timeout)
+        try:
             if self.tls == "starttls":
                 smtp.starttls(context=context)
             if self.user:
                 smtp.login(self.user, self._password or "")
-            return smtp.send_message(message, from_addr=self.sender, to_addrs=list(self.to))
+            try:
+                replies = smtp.send_message(message, from_addr=self.sender,
+                                            to_addrs=list(self.to))  # fmt: skip
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                # RFC 5321 §4.1.1.4: the message is the server's once it has answered the
+                # final ".". Lost before that answer, we cannot know whether it was taken.
+                if smtp.payload_sent:
+                    raise _AfterPayload(exc) from exc
+                raise
+            # Accepted. A QUIT that fails now (a 421, a dropped line) changes nothing: the
+            # message is delivered, and retrying it would send it twice.
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            return replies
+        finally:
+            smtp.close()
 
     def _classify(self, exc: smtplib.SMTPException | OSError) -> MonitorError:
         where = f"email {self.name} via {self.host}:{self.port}"
@@ -149,7 +171,16 @@ class EmailNotifier:
             detail = ", ".join(f"{addr} ({code})" for addr, code in codes.items())
             if any(400 <= code < 500 for code in codes.values()):
                 return TransientError(f"{where}: every recipient refused, some for now: {detail}")
-            return PermanentError(f"{where}: every recipient refused: {detail}")
+            # Every recipient for good: every alert would meet the same refusal.
+            return Refused(f"{where}: every recipient refused: {detail}")
+        if isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused) and (
+            exc.smtp_code >= 500
+        ):
+            # Bad credentials or a sender the server will not relay for: the destination's
+            # set-up, not this message, is wrong; it pauses and the operator is told.
+            said = exc.smtp_error
+            text = said.decode("utf-8", "replace") if isinstance(said, bytes) else said
+            return Refused(f"{where}: {exc.smtp_code} {text}")
         if isinstance(exc, smtplib.SMTPResponseException):
             said = exc.smtp_error
             text = said.decode("utf-8", "replace") if isinstance(said, bytes) else said
@@ -160,9 +191,9 @@ class EmailNotifier:
         if isinstance(exc, smtplib.SMTPServerDisconnected):
             return TransientError(f"{where}: connection lost: {exc}")
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return PermanentError(f"{where}: {exc} (check MONITOR_SMTP_TLS and the credentials)")
+            return Refused(f"{where}: {exc} (check MONITOR_SMTP_TLS and the credentials)")
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return PermanentError(f"{where}: TLS certificate not trusted: {exc.verify_message}")
+            return Refused(f"{where}: TLS certificate not trusted: {exc.verify_message}")
         if isinstance(exc, smtplib.SMTPException):
             # What is left: "No suitable authentication method found" and the like.
             return PermanentError(f"{where}: {exc}")
@@ -173,3 +204,30 @@ class EmailNotifier:
         # One connection per message: a digest hour sends a few, and an idle SMTP session
         # would be dropped by the server long before the next alert anyway.
         return None
+
+
+class _AfterPayload(Exception):
+    """The connection failed after the message's final "." went out (see `_deliver`)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _PayloadTracking:
+    """Notes when the end of the message data (CRLF.CRLF, RFC 5321 §4.1.1.4) was written."""
+
+    payload_sent = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)  # type: ignore[misc]
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.payload_sent = True
+
+
+class _TrackingSMTP(_PayloadTracking, smtplib.SMTP):
+    pass
+
+
+class _TrackingSMTPSSL(_PayloadTracking, smtplib.SMTP_SSL):
+    pass

@@ -56,6 +56,7 @@ from telegram.error import (
     ChatMigrated,
     Forbidden,
     InvalidToken,
+    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
@@ -96,6 +97,11 @@ class TokenRedactor(logging.Filter):
         redacted = redact(message, self.tokens)
         if redacted != message:
             record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            # A traceback can quote the token too (PTB's InvalidToken does): format it here,
+            # redacted; handlers print `exc_text` as it is.
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact(text, self.tokens)
         return True
 
 
@@ -150,6 +156,17 @@ def _says(exc: BadRequest, *phrases: str) -> bool:
 _PARSE_ERROR = "can't parse entities"
 _NOT_MODIFIED = "message is not modified"
 # Deleted, or one a bot cannot edit (a service message, say).
+#: 400 descriptions that condemn the chat rather than the message (Bot API error texts).
+_DESTINATION_BROKEN = (
+    "chat not found",
+    "not enough rights",
+    "have no rights",
+    "need administrator rights",
+    "bot is not a member",
+    "chat_write_forbidden",
+    "group chat was deactivated",
+    "peer_id_invalid",
+)
 _GONE = ("message to edit not found", "message can't be edited")
 
 
@@ -203,7 +220,7 @@ class TelegramNotifier:
         try:
             # A no-op once done; repeated because a Bot shared by several destinations may
             # have been shut down by another notifier's aclose().
-            await self._bot.initialize()
+            await self._initialize()
             parts = split_html(outgoing_html(message))
             if not parts:
                 raise PermanentError(f"telegram {self.name}: the message has no text")
@@ -211,13 +228,22 @@ class TelegramNotifier:
                 await self._post_all(parts[len(ids) :], ParseMode.HTML, _keyboard(message), ids)
             except BadRequest as exc:
                 self._html_refused(exc)
-                await self._post_all(
-                    split_text(outgoing_text(message)), None, _keyboard(message), ids
-                )
+                # Only what has not arrived yet goes again, as plain text: the parts already
+                # delivered in HTML stay as they are.
+                plain = split_text(outgoing_text(message))
+                await self._post_all(plain[len(ids) :], None, _keyboard(message), ids)
         except TelegramError as exc:
             # `from None`: PTB's own messages can hold the token (InvalidToken on getMe does).
             raise self._classify(exc, tuple(ids)) from None
         return Receipt(external_id=join_part_ids(self.chat_id, ids))
+
+    async def _initialize(self) -> None:
+        """getMe once per Bot. Nothing is posted by it, so no failure of it is ambiguous: a
+        timeout here is a plain transient error, never "may have been delivered"."""
+        try:
+            await self._bot.initialize()
+        except TimedOut as exc:
+            raise NetworkError(f"getMe timed out: {type(exc.__cause__).__name__}") from None
 
     async def _post_all(
         self,
@@ -275,7 +301,7 @@ class TelegramNotifier:
         # The first part had the keyboard when it was also the last.
         keyboard = _keyboard(message) if len(ids) == 1 else None
         try:
-            await self._bot.initialize()
+            await self._initialize()
             first = split_html(outgoing_html(message))[:1]
             if not first:
                 return False
@@ -352,6 +378,10 @@ class TelegramNotifier:
             return TransientError(f"{where}: {detail} (nothing was sent)", sent=sent)
         # BadRequest before NetworkError: PTB makes BadRequest a NetworkError subclass.
         if isinstance(exc, BadRequest):
+            if _says(exc, *_DESTINATION_BROKEN):
+                # The chat, not this message, is the problem (a wrong chat_id, the bot lost its
+                # rights): every alert would fail alike, so the destination pauses instead.
+                return Refused(f"{where}: {detail}", sent=sent)
             return PermanentError(f"{where}: {detail}", sent=sent)
         if isinstance(exc, Forbidden | InvalidToken):
             return Refused(f"{where}: {detail}", sent=sent)
