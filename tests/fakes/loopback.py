@@ -77,6 +77,9 @@ class LoopbackServer(ThreadingHTTPServer, Generic[F]):
     # Non-daemon handler threads, joined by server_close(): no thread outlives the fixture.
     daemon_threads = False
     block_on_close = True
+    # socketserver's default listen backlog is 5: a burst of concurrent clients on a loaded
+    # machine would be reset before the handler threads accept them.
+    request_queue_size = 128
 
     def __init__(self, fake: F, handler: type[LoopbackHandler[Any]]) -> None:
         self.fake = fake
