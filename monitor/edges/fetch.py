@@ -87,7 +87,7 @@ def make_client(
 ) -> httpx.AsyncClient:
     """The client `fetch` expects: one per process, closed by its owner (`async with`).
 
-    The httpx API over aiohttp's connection pool (httpx-aiohttp): on loopback it answers 3-5x
+    The httpx API over aiohttp's connection pool (httpx-aiohttp): on loopback it answers 2.5-5x
     the requests per CPU-second of httpcore's pool, whose every request scans every pooled
     connection (`make bench-transport`).
     """
