@@ -56,10 +56,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -67,8 +66,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from sqlalchemy import Engine, create_engine, func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, update
 
 from monitor.cli import bootstrap
 from monitor.core.pace import Limits, Pacer, Window
@@ -86,6 +84,7 @@ from tests.bench.bench_match import generated_terms
 from tests.bench.corpus import TOPICAL_SHARE
 from tests.bench.naive import run_feedparser_alone, run_naive
 from tests.bench.procs import ROOT, BotApiProcess, FeedServerProcess
+from tests.fakes.databases import scratch_database
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T = TypeVar("T")
@@ -125,19 +124,8 @@ def peak_rss_mb() -> float:
 # --- set-up ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"monitor_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def fresh_database(admin_url: str) -> AbstractContextManager[str]:
+    return scratch_database(admin_url, "monitor_bench")
 
 
 def write_config(

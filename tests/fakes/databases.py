@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -23,7 +24,7 @@ from monitor.edges.outbox import Outbox
 from monitor.edges.schema import metadata
 from monitor.edges.store import Store
 
-__all__ = ["db_url", "engine", "outbox", "pg_url", "store"]
+__all__ = ["db_url", "engine", "outbox", "pg_url", "scratch_database", "store"]
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -46,13 +47,22 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin.dispose()
+    with scratch_database(admin_url.render_as_string(hide_password=False), "monitor_test") as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of `admin_url`, dropped on exit."""
+    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
