@@ -45,6 +45,7 @@ from monitor.edges.notify.email import EmailNotifier
 from monitor.edges.notify.gate import TelegramGate
 from monitor.edges.notify.telegram import TelegramNotifier, TokenRedactor, make_bot
 from monitor.edges.outbox import Outbox
+from monitor.edges.parse_pool import ParsePool, default_workers
 from monitor.edges.settings import Settings, settings_from_env
 from monitor.edges.state import State
 from monitor.edges.store import Store
@@ -227,6 +228,7 @@ def build_runtime(
         store=Store(engine),
         outbox=Outbox(engine),
         client=make_client(user_agent=USER_AGENT, timeout=30.0, max_connections=32),
+        parser=ParsePool(_parse_workers(config)),
         notifiers=build_notifiers(config, stdout, _moved_chats(destinations)),
         destinations=destinations,
         mutes=Mutes(engine),
@@ -235,7 +237,7 @@ def build_runtime(
 
 
 def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
-    """The config as it is on disk now, around `rt`'s store, outbox and HTTP client.
+    """The config as it is on disk now, around `rt`'s store, outbox, HTTP client and parsers.
 
     Raises ConfigError (nothing is built) when the config is invalid. Environment settings are
     those the process started with: the environment of a running process does not change.
@@ -248,6 +250,7 @@ def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
         store=rt.store,
         outbox=rt.outbox,
         client=rt.client,
+        parser=rt.parser,
         notifiers=build_notifiers(config, stdout, moved),
         clock=rt.clock,
         destinations=rt.destinations,
@@ -259,6 +262,12 @@ def rebuild_runtime(rt: Runtime, stdout: TextIO) -> Runtime:
 async def close_runtime(rt: Runtime) -> None:
     await close_notifiers(rt)
     await rt.client.aclose()
+    await rt.parser.aclose()
+
+
+def _parse_workers(config: Config) -> int:
+    workers = config.settings.parse_workers
+    return default_workers() if workers is None else workers
 
 
 def companions(

@@ -4,7 +4,8 @@ Contract: `make_engine(url)` builds the one `Engine` a process uses (nothing con
 time); `unavailable_as_transient(engine)` turns connection-level failures into
 `DatabaseUnavailable` (transient) and lets anything else from the driver, a bug, propagate;
 `insert_ignore(conn, table)` is an INSERT that skips rows conflicting with a unique key, and
-`upsert(conn, table, keys, values)` one that updates them instead, both in the
+`insert_rows_ignore(conn, table, rows, returning)` runs one for many rows at once, and
+`upsert(conn, table, keys, values)` updates conflicting rows instead, all in the
 connection's dialect (PostgreSQL or SQLite); `dialect_insert(conn, table)` is the dialect's own
 INSERT, for conflict clauses those two do not cover.
 
@@ -21,12 +22,27 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.sql.dml import Insert
@@ -37,6 +53,7 @@ __all__ = [
     "DatabaseInUse",
     "dialect_insert",
     "insert_ignore",
+    "insert_rows_ignore",
     "make_engine",
     "single_process",
     "sqlite_file",
@@ -94,6 +111,57 @@ def dialect_insert(conn: Connection, table: Any) -> postgresql.Insert | sqlite.I
 
 def insert_ignore(conn: Connection, table: Any) -> Insert:
     return dialect_insert(conn, table).on_conflict_do_nothing()
+
+
+def insert_rows_ignore(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """Insert `rows` (all with the same keys), skipping conflicts; the inserted rows' columns
+    `returning`, in no particular order.
+
+    On PostgreSQL the rows travel as one array per column and come out of `unnest()`: the
+    statement's text is the same whatever the number of rows, so it is compiled once and
+    psycopg prepares it, where a multi-row VALUES list is a new statement for every row count
+    and psycopg re-parses any statement with more than 50 parameters each time. SQLite gets
+    an executemany.
+    """
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    if conn.dialect.name != "postgresql":
+        stmt = insert_ignore(conn, table)
+        if not returning:
+            conn.execute(stmt, list(rows))
+            return []
+        returned = stmt.returning(*(table.c[n] for n in returning))
+        return [tuple(row) for row in conn.execute(returned, list(rows))]
+    params = {
+        f"u_{n}": [json.dumps(row[n]) for row in rows]
+        if _is_json(table, n)
+        else [row[n] for row in rows]
+        for n in names
+    }
+    result = conn.execute(_unnest_insert(table, names, tuple(returning)), params)
+    return [tuple(row) for row in result] if returning else []
+
+
+def _is_json(table: Table, name: str) -> bool:
+    return isinstance(table.c[name].type, JSON)
+
+
+@functools.lru_cache(maxsize=64)
+def _unnest_insert(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> Insert:
+    # JSON values travel as text (an array of json is not adapted element by element).
+    arrays = [
+        cast(func.unnest(bindparam(f"u_{n}", type_=postgresql.ARRAY(Text()))), table.c[n].type)
+        if _is_json(table, n)
+        else func.unnest(bindparam(f"u_{n}", type_=postgresql.ARRAY(table.c[n].type)))
+        for n in names
+    ]
+    # Several unnest() in one select list advance in lockstep (PostgreSQL 10 and later).
+    stmt = postgresql.insert(table).from_select(list(names), select(*arrays))
+    stmt = stmt.on_conflict_do_nothing()
+    return stmt.returning(*(table.c[n] for n in returning)) if returning else stmt
 
 
 def upsert(conn: Connection, table: Any, keys: list[str], values: dict[str, Any]) -> Insert:

@@ -36,6 +36,7 @@ ENV_NAMES: Mapping[str, str] = {
     "smtp_from": "MONITOR_SMTP_FROM",
     "smtp_tls": "MONITOR_SMTP_TLS",
     "auto_migrate": "MONITOR_AUTO_MIGRATE",
+    "parse_workers": "MONITOR_PARSE_WORKERS",
 }
 #: The fields whose value may come from a `<NAME>_FILE` variable; their values are never echoed.
 FILE_FIELDS = frozenset({"database_url", "telegram_token", "smtp_user", "smtp_password"})
@@ -59,6 +60,9 @@ class Settings(BaseModel):
     smtp_from: str | None = None
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
     auto_migrate: bool = True
+    #: Processes that parse feed bodies; None ("auto"): one per core beyond the first, at
+    #: most 4 (monitor.edges.parse_pool.default_workers); 0 parses in a thread.
+    parse_workers: Annotated[int, Field(ge=0, le=64)] | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -100,6 +104,17 @@ class Settings(BaseModel):
     @classmethod
     def _tls_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("parse_workers", mode="before")
+    @classmethod
+    def _workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word == "auto":
+                return None
+            if not (word.isdigit() and int(word) <= 64):
+                raise ValueError("must be 'auto' or a number of processes from 0 to 64")
+        return value
 
     @field_validator("auto_migrate", mode="before")
     @classmethod

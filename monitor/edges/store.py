@@ -14,18 +14,20 @@ driver is a bug and propagates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, literal, select, update
+from sqlalchemy import Connection, Engine, Integer, Update, bindparam, func, select, update
 
 from monitor.core.dedupe import guid_key, url_key
 from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
-from monitor.edges.db import insert_ignore, unavailable_as_transient
+from monitor.core.story import Fingerprint, fingerprint
+from monitor.edges.db import insert_ignore, insert_rows_ignore, unavailable_as_transient
 from monitor.edges.schema import articles, feeds, matches
-from monitor.edges.stories import Clustering, assign_story, queue_alerts
+from monitor.edges.stories import Clustering, assign_stories, queue_alerts
 
 DEFAULT_CLUSTERING = Clustering()
 _BATCH = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters at 14 columns
@@ -98,6 +100,13 @@ class PollRecord:
 
 #: Given a genuinely new article: the watchlists it matched, and the alerts to queue for it.
 Plan = Callable[[Article], tuple[list[WatchlistMatch], list[AlertPlan]]]
+
+
+#: Given how many articles were new: the schedule fields (next_poll_at, interval_s,
+#: items_per_day) to write instead of the record's.
+Reschedule = Callable[[int], Mapping[str, Any]]
+#: A fresh article, the watchlists it matched, its alerts, its story fingerprint if matched.
+_Planned = tuple[Article, list[WatchlistMatch], list[AlertPlan], Fingerprint | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,55 +183,20 @@ class Store:
 
     def record_poll(self, feed_id: str, record: PollRecord, now: datetime) -> None:
         """Leave the outcome of a poll that brought no articles (304, unchanged, error)."""
-        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
-            self._record(conn, feed_id, record, now, seen=0)
+        self.record_polls([(feed_id, record, now)])
 
-    def reschedule(
-        self,
-        feed_id: str,
-        next_poll_at: datetime,
-        interval_s: int | None,
-        items_per_day: float | None,
-    ) -> None:
-        """Move the next poll, once `ingest` has told how many items were new."""
-        values: dict[str, Any] = {"next_poll_at": next_poll_at}
-        if interval_s is not None:
-            values["interval_s"] = interval_s
-        if items_per_day is not None:
-            values["items_per_day"] = items_per_day
+    def record_polls(self, polls: Sequence[tuple[str, PollRecord, datetime]]) -> None:
+        """`record_poll` for many polls (each with its own `now`) in one transaction: a cycle
+        of 304s costs one commit and one statement per kind of outcome, not one per feed."""
+        if not polls:
+            return
+        shapes: dict[_Shape, list[dict[str, Any]]] = {}
+        for feed_id, record, now in polls:
+            shape, params = _record_params(feed_id, record, now, seen=0)
+            shapes.setdefault(shape, []).append(params)
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:
-            conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
-
-    @staticmethod
-    def _record(conn: Connection, feed_id: str, rec: PollRecord, now: datetime, seen: int) -> None:
-        values: dict[str, Any] = {
-            "last_polled_at": now,
-            "next_poll_at": rec.next_poll_at,
-            "last_status": rec.status[:64],
-        }
-        if rec.error is None:
-            values |= {"last_error": None, "error_count": 0, "failing_since": None,
-                       "last_success_at": now,
-                       "articles_seen": feeds.c.articles_seen + seen}  # fmt: skip
-            for name in ("etag", "last_modified", "body_hash", "title", "url"):
-                if getattr(rec, name) is not None:
-                    values[name] = getattr(rec, name)
-        else:
-            values["last_error"] = rec.error[:2000]
-            if rec.counted:
-                # The bound `now` goes through the column's type (UTC, naive on SQLite).
-                since = func.coalesce(
-                    feeds.c.failing_since, literal(now, feeds.c.failing_since.type)
-                )
-                values |= {"error_count": feeds.c.error_count + 1, "failing_since": since}
-        for name in ("interval_s", "items_per_day"):
-            if getattr(rec, name) is not None:
-                values[name] = getattr(rec, name)
-        if rec.disabled_reason is not None:
-            values |= {"disabled_at": now, "disabled_reason": rec.disabled_reason[:2000]}
-        if rec.operator_told:
-            values["operator_told_at"] = now
-        conn.execute(update(feeds).where(feeds.c.id == feed_id).values(**values))
+            for shape, rows in shapes.items():
+                conn.execute(_record_statement(*shape), rows)
 
     # -- articles, matches, alerts: one transaction ------------------------------------------
 
@@ -234,39 +208,54 @@ class Store:
         record: PollRecord,
         now: datetime,
         clustering: Clustering = DEFAULT_CLUSTERING,
+        reschedule: Reschedule | None = None,
     ) -> IngestResult:
         """Store the genuinely new articles, their matches and alerts, and the poll outcome.
 
         A matched article joins (or opens) a story, and its alerts are queued per story: a
         copy of a story already alerted updates that alert instead of adding one. Unmatched
-        articles get no story: they can never alert.
+        articles get no story: they can never alert. `reschedule(new)`, when given and some
+        articles were new, replaces the record's schedule (it was made before "new" was known).
+
+        What is plainly known already is dropped in a read first; matching and fingerprints
+        are computed outside any transaction; then one write transaction inserts (the insert
+        has the last word on "new"), and the story lock is taken last, for the story
+        statements and the commit only.
         """
         keyed: dict[str, tuple[Article, str | None]] = {}
         for article in items:
             gkey = guid_key(article.guid)
             keyed.setdefault(gkey, (article, url_key(article.url)))
-        new = matched = queued = 0
-        with unavailable_as_transient(self.engine), self.engine.begin() as conn:
+        with unavailable_as_transient(self.engine), self.engine.connect() as conn:
             fresh = self._unseen(conn, feed_id, keyed)
-            for start in range(0, len(fresh), _BATCH):
-                batch = fresh[start : start + _BATCH]
-                rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in batch]
-                stmt = insert_ignore(conn, articles).values(rows)
-                inserted = conn.execute(stmt.returning(articles.c.id, articles.c.guid_key))
-                for article_id, gkey in inserted:
-                    new += 1
-                    article = keyed[gkey][0]
-                    found, plans = plan(article)
-                    if not found:
-                        continue
-                    matched += 1
-                    self._store_matches(conn, article_id, found, now)
-                    story_id = assign_story(conn, article_id, article, now, clustering.window)
-                    queued += queue_alerts(
-                        conn, article_id, story_id, plans, now, clustering.edit_every
-                    )
-            self._record(conn, feed_id, record, now, seen=new)
-        return IngestResult(seen=len(keyed), new=new, matched=matched, alerts=queued)
+            conn.rollback()  # ends the read: no snapshot is held while matching
+            planned: dict[str, _Planned] = {}
+            for gkey, (article, _) in fresh:
+                found, plans = plan(article)
+                fp = fingerprint(article.title, article.summary) if found else None
+                planned[gkey] = (article, found, plans, fp)
+            rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in fresh]
+            with conn.begin():
+                inserted: list[tuple[int, str]] = []
+                for start in range(0, len(rows), _BATCH):
+                    batch = rows[start : start + _BATCH]
+                    done = insert_rows_ignore(conn, articles, batch, ("id", "guid_key"))
+                    inserted.extend((int(row[0]), str(row[1])) for row in done)
+                hits = [(i, planned[g]) for i, g in sorted(inserted) if planned[g][1]]
+                match_rows = [_match_row(i, m, now) for i, (_, found, _, _) in hits for m in found]
+                if match_rows:
+                    conn.execute(insert_ignore(conn, matches), match_rows)
+                placed = [(i, article, fp) for i, (article, _, _, fp) in hits]
+                story_ids = assign_stories(conn, placed, now, clustering.window)
+                queued = sum(
+                    queue_alerts(conn, i, story, plans, now, clustering.edit_every)
+                    for (i, (_, _, plans, _)), story in zip(hits, story_ids, strict=True)
+                )
+                new = len(inserted)
+                if new and reschedule is not None:
+                    record = replace(record, **reschedule(new))
+                _record_one(conn, feed_id, record, now, seen=new)
+        return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
 
     @staticmethod
     def _unseen(
@@ -303,25 +292,70 @@ class Store:
             fresh.append((gkey, (article, ukey)))
         return fresh
 
-    @staticmethod
-    def _store_matches(
-        conn: Connection, article_id: int, found: list[WatchlistMatch], now: datetime
-    ) -> None:
-        conn.execute(
-            insert_ignore(conn, matches).values(
-                [
-                    {
-                        "article_id": article_id,
-                        "watchlist_id": m.watchlist_id,
-                        "priority": int(m.priority),
-                        "terms": list(m.terms),
-                        "hits": [_hit_json(h) for h in m.hits],
-                        "created_at": now,
-                    }
-                    for m in found
-                ]
-            )
-        )
+
+#: A kind of poll outcome ("ok", "counted" error, "uncounted" error) and the columns it sets.
+_Shape = tuple[str, tuple[str, ...]]
+
+
+def _record_one(conn: Connection, feed_id: str, rec: PollRecord, now: datetime, seen: int) -> None:
+    shape, params = _record_params(feed_id, rec, now, seen)
+    conn.execute(_record_statement(*shape), params)
+
+
+def _record_params(
+    feed_id: str, rec: PollRecord, now: datetime, seen: int
+) -> tuple[_Shape, dict[str, Any]]:
+    """The statement shape and the parameters that leave `rec` on the feed row."""
+    values: dict[str, Any] = {
+        "last_polled_at": now,
+        "next_poll_at": rec.next_poll_at,
+        "last_status": rec.status[:64],
+    }
+    extra: dict[str, Any] = {}
+    if rec.error is None:
+        kind = "ok"
+        values |= {"last_error": None, "error_count": 0, "failing_since": None,
+                   "last_success_at": now}  # fmt: skip
+        extra["x_seen"] = seen
+        for name in ("etag", "last_modified", "body_hash", "title", "url"):
+            if getattr(rec, name) is not None:
+                values[name] = getattr(rec, name)
+    else:
+        values["last_error"] = rec.error[:2000]
+        kind = "counted" if rec.counted else "uncounted"
+        if rec.counted:
+            extra["x_now"] = now
+    for name in ("interval_s", "items_per_day"):
+        if getattr(rec, name) is not None:
+            values[name] = getattr(rec, name)
+    if rec.disabled_reason is not None:
+        values |= {"disabled_at": now, "disabled_reason": rec.disabled_reason[:2000]}
+    if rec.operator_told:
+        values["operator_told_at"] = now
+    params = {f"v_{name}": value for name, value in values.items()}
+    params |= extra | {"v_id": feed_id}
+    return (kind, tuple(sorted(values))), params
+
+
+@functools.lru_cache(maxsize=128)
+def _record_statement(kind: str, names: tuple[str, ...]) -> Update:
+    """One UPDATE per shape, built once: SQLAlchemy then reuses its compiled form."""
+    values: dict[str, Any] = {n: bindparam(f"v_{n}", type_=feeds.c[n].type) for n in names}
+    if kind == "ok":
+        values["articles_seen"] = feeds.c.articles_seen + bindparam("x_seen", type_=Integer())
+    elif kind == "counted":
+        # An error counts against the feed; failing_since keeps the start of the streak.
+        since = bindparam("x_now", type_=feeds.c.failing_since.type)
+        values |= {"error_count": feeds.c.error_count + 1,
+                   "failing_since": func.coalesce(feeds.c.failing_since, since)}  # fmt: skip
+    return update(feeds).where(feeds.c.id == bindparam("v_id")).values(values)
+
+
+def _match_row(article_id: int, m: WatchlistMatch, now: datetime) -> dict[str, Any]:
+    return {
+        "article_id": article_id, "watchlist_id": m.watchlist_id, "priority": int(m.priority),
+        "terms": list(m.terms), "hits": [_hit_json(h) for h in m.hits], "created_at": now,
+    }  # fmt: skip
 
 
 def _article_row(

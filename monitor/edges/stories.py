@@ -1,8 +1,9 @@
 """Stories in the database: which story a new article joins, and what that does to its alerts.
 
-Contract: `assign_story(conn, article_id, article, now, window)` runs inside the ingest
-transaction (the caller's connection). It fingerprints the article's title and lead
-(`monitor.core.story`), finds candidate stories created within `window` through their LSH band
+Contract: `assign_stories(conn, placed, now, window)` runs last inside the ingest transaction
+(the caller's connection), for the new articles that matched, each with its fingerprint of
+title and lead (`monitor.core.story`, computed before the transaction). For each it finds
+candidate stories created within `window` through their LSH band
 keys (`story_keys`, indexed: one query, however many stories there are), and joins the most
 similar one at or above the threshold, else opens a new story. The article row gets the story
 id either way; the new story's band keys are stored so that later copies find it.
@@ -20,17 +21,18 @@ can no longer be joined, and the index stays the size of three days of stories.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from monitor.core.model import AlertPlan, Article
 from monitor.core.story import THRESHOLD as STORY_THRESHOLD
-from monitor.core.story import Fingerprint, band_keys, fingerprint, similarity, vetoed
-from monitor.edges.db import insert_ignore, unavailable_as_transient
+from monitor.core.story import Fingerprint, band_keys, similarity, vetoed
+from monitor.edges.db import insert_ignore, insert_rows_ignore, unavailable_as_transient
 from monitor.edges.schema import PENDING, SENT, SKIPPED, alerts, articles, stories, story_keys
 
 #: The advisory lock key that serialises story assignment on PostgreSQL ("stories" in ASCII).
@@ -45,40 +47,56 @@ class Clustering:
     edit_every: timedelta = timedelta(minutes=1)
 
 
-def assign_story(
-    conn: Connection, article_id: int, article: Article, now: datetime, window: timedelta
-) -> int:
-    """The id of the story `article` (already inserted as `article_id`) belongs to."""
-    fp = fingerprint(article.title, article.summary)
+def assign_stories(
+    conn: Connection,
+    placed: Sequence[tuple[int, Article, Fingerprint | None]],
+    now: datetime,
+    window: timedelta,
+) -> list[int]:
+    """The story of each (article id, article, fingerprint), in order; the articles are
+    already inserted. Called last in the ingest transaction, so the lock below is held for
+    the story statements and the commit only."""
+    if not placed:
+        return []
     if conn.dialect.name == "postgresql":
         # Two copies ingested at the same moment by two polls (or two workers) would each
         # find no story under READ COMMITTED and open two. One story assignment at a time:
         # held to the end of this ingest's transaction. SQLite serialises writers anyway.
-        conn.execute(select(func.pg_advisory_xact_lock(_STORY_LOCK)))
+        conn.execute(_LOCK)
+    story_ids = [_assign(conn, article, fp, now, window) for _, article, fp in placed]
+    conn.execute(
+        _SET_STORY, [{"a_id": a, "s_id": s} for (a, _, _), s in zip(placed, story_ids, strict=True)]
+    )
+    return story_ids
+
+
+_LOCK = select(func.pg_advisory_xact_lock(_STORY_LOCK))
+_SET_STORY = (
+    update(articles).where(articles.c.id == bindparam("a_id")).values(story_id=bindparam("s_id"))
+)
+_GROW = (
+    update(stories)
+    .where(stories.c.id == bindparam("s_id"))
+    .values(articles=stories.c.articles + 1, last_seen_at=bindparam("seen"))
+)
+
+
+def _assign(
+    conn: Connection, article: Article, fp: Fingerprint | None, now: datetime, window: timedelta
+) -> int:
     story_id = _best_candidate(conn, fp, now - window) if fp is not None else None
     if story_id is not None:
-        conn.execute(
-            update(stories)
-            .where(stories.c.id == story_id)
-            .values(articles=stories.c.articles + 1, last_seen_at=now)
-        )
-    else:
-        story_id = conn.execute(
-            insert(stories)
-            .values(
-                signature=fp.encode() if fp is not None else None,
-                title=article.title[:1000],
-                articles=1,
-                created_at=now,
-                last_seen_at=now,
-            )
-            .returning(stories.c.id)
-        ).scalar_one()
-        if fp is not None:
-            rows = [{"key": k, "story_id": story_id, "created_at": now} for k in band_keys(fp)]
-            conn.execute(insert_ignore(conn, story_keys).values(rows))
-    conn.execute(update(articles).where(articles.c.id == article_id).values(story_id=story_id))
-    return story_id
+        conn.execute(_GROW, {"s_id": story_id, "seen": now})
+        return story_id
+    story_id = conn.execute(
+        insert(stories).returning(stories.c.id),
+        {"signature": fp.encode() if fp is not None else None, "title": article.title[:1000],
+         "articles": 1, "created_at": now, "last_seen_at": now},
+    ).scalar_one()  # fmt: skip
+    if fp is not None:
+        rows = [{"key": k, "story_id": story_id, "created_at": now} for k in band_keys(fp)]
+        insert_rows_ignore(conn, story_keys, rows, ())
+    return int(story_id)
 
 
 def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int | None:
@@ -92,7 +110,7 @@ def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int |
     for story_id, signature in conn.execute(query):
         if signature is None:
             continue
-        other = Fingerprint.decode(signature)
+        other = _decode(signature)
         score = similarity(fp, other)
         if score < STORY_THRESHOLD or vetoed(fp, other):
             continue
@@ -100,6 +118,12 @@ def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int |
         if best is None or (score, -story_id) > (best[0], -best[1]):
             best = (score, story_id)
     return best[1] if best is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _decode(signature: str) -> Fingerprint:
+    # A popular story is a candidate for each of its copies: decode its signature once.
+    return Fingerprint.decode(signature)
 
 
 def queue_alerts(
@@ -128,8 +152,8 @@ def queue_alerts(
         }
         for p in plans
     ]
-    stmt = insert_ignore(conn, alerts).values(rows).returning(alerts.c.destination)
-    created = set(conn.scalars(stmt))
+    stmt = insert_ignore(conn, alerts).returning(alerts.c.destination)
+    created = set(conn.scalars(stmt, rows))
     for plan in plans:
         if plan.destination not in created:
             _join_alert(conn, story_id, plan, now, edit_every)

@@ -44,8 +44,6 @@ from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
-from monitor.edges.language import detect_language
-from monitor.edges.parse import ParsedFeed, parse_feed
 from monitor.edges.store import FeedRow, Plan, PollRecord
 from monitor.edges.stories import Clustering
 from monitor.pipeline.polite import Politeness, host_of
@@ -118,22 +116,6 @@ def _jitter() -> float:
     return random.uniform(-schedule.JITTER, schedule.JITTER)  # noqa: S311
 
 
-def _parse(
-    body: bytes, *, feed_id: str, url: str, content_type: str | None, lang_hint: str | None
-) -> ParsedFeed:
-    """Parse, then guess the language of entries that neither the config nor the feed gave."""
-    parsed = parse_feed(
-        body, feed_id=feed_id, url=url, content_type=content_type, lang_hint=lang_hint
-    )
-    if all(a.lang for a in parsed.articles):
-        return parsed
-    articles = tuple(
-        a if a.lang else replace(a, lang=detect_language(f"{a.title}. {a.summary}"))
-        for a in parsed.articles
-    )
-    return replace(parsed, articles=articles)
-
-
 def _plan(rt: Runtime, spec: FeedSpec, now: datetime, first_poll: bool) -> Plan:
     """Match and route one new article; a new feed's backlog is matched but not alerted."""
 
@@ -153,40 +135,57 @@ def clustering(rt: Runtime) -> Clustering:
     return Clustering(window=defaults.story_window, edit_every=defaults.update_interval)
 
 
-async def poll_feed(rt: Runtime, spec: FeedSpec, row: FeedRow | None) -> PollReport:
-    """Poll one feed and record the outcome; raises only DatabaseUnavailable.
-
-    Anything else that goes wrong, down to a bug, is this feed's error: recorded on its row
-    with the next poll time, so a feed can never loop or stop the others. Alone, a feed cannot
-    tell a dead network from a dead host: its connection failures count against it.
+class PollLog:
+    """Poll outcomes on their way to the feed rows, written `size` at a time in one
+    transaction (`Store.record_polls`): a cycle of 304s would otherwise cost a commit per feed.
+    `poll_feeds` flushes before it returns, so the claims on its feeds are released only once
+    their outcomes are written; a crash before a flush leaves those feeds due, polled again.
     """
-    got = await _attempt(rt, spec, row, polled_url(spec, row))
-    if isinstance(got, _Held):
-        return await _failed(rt, got.spec, got.row, got.now, got.error)
-    return got
+
+    def __init__(self, rt: Runtime, size: int = 256) -> None:
+        self.rt = rt
+        self.size = size
+        self.pending: list[tuple[str, PollRecord, datetime]] = []
+
+    async def add(self, feed_id: str, record: PollRecord, now: datetime) -> None:
+        self.pending.append((feed_id, record, now))
+        if len(self.pending) >= self.size:
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if batch:
+            await asyncio.to_thread(self.rt.store.record_polls, batch)
 
 
 async def _attempt(
-    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, polls: PollLog
 ) -> PollReport | _Held:
+    """Poll one feed and record the outcome; raises only DatabaseUnavailable.
+
+    Anything else that goes wrong, down to a bug, is this feed's error: recorded on its row
+    with the next poll time, so a feed can never loop or stop the others. Connection-level
+    failures come back as `_Held`, for `poll_feeds` to record once it knows whether the
+    network was down.
+    """
     now = rt.clock()
     try:
-        return await _poll(rt, spec, row, url, now)
+        return await _poll(rt, spec, row, url, now, polls)
     except DatabaseUnavailable:
         raise
     except TransientError as exc:
         if exc.network:
             return _Held(spec, row, now, exc)
-        return await _failed(rt, spec, row, now, exc)
+        return await _failed(rt, spec, row, now, exc, polls)
     except MonitorError as exc:
-        return await _failed(rt, spec, row, now, exc)
+        return await _failed(rt, spec, row, now, exc, polls)
     except Exception as exc:  # a bug must cost one poll of one feed, nothing more
         log.exception("feed %s: unexpected error", spec.id)
-        return await _failed(rt, spec, row, now, exc)
+        return await _failed(rt, spec, row, now, exc, polls)
 
 
 async def _poll(
-    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, now: datetime
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, now: datetime, polls: PollLog
 ) -> PollReport:
     store = rt.store
     result = await fetch(
@@ -206,7 +205,7 @@ async def _poll(
     if result.not_modified:
         nxt = schedule.after_success(policy, state, now, new_items=0, hints=hints)
         record = PollRecord(status="304 not modified", url=moved, **_schedule(nxt))
-        await asyncio.to_thread(store.record_poll, spec.id, record, now)
+        await polls.add(spec.id, record, now)
         return PollReport(spec.id, record.status)
     body_hash = hashlib.sha256(result.body).hexdigest()
     etag, modified = result.etag, result.last_modified
@@ -216,15 +215,16 @@ async def _poll(
         record = PollRecord(
             status="unchanged", url=moved, etag=etag, last_modified=modified, **_schedule(nxt)
         )
-        await asyncio.to_thread(store.record_poll, spec.id, record, now)
+        await polls.add(spec.id, record, now)
         return PollReport(spec.id, record.status)
-    # Parsing is CPU-bound (feedparser costs ~12 µs per element): off the event loop.
-    parsed = await asyncio.to_thread(_parse, result.body, feed_id=spec.id,
-                                     url=result.final_url, content_type=result.content_type,
-                                     lang_hint=spec.lang)  # fmt: skip
+    # Parsing is CPU-bound: off the event loop, in a worker process when there are cores.
+    parsed = await rt.parser.parse(
+        result.body, feed_id=spec.id, url=result.final_url,
+        content_type=result.content_type, lang_hint=spec.lang,
+    )  # fmt: skip
     hints = replace(hints, ttl=parsed.ttl_seconds)
     # How many items are new is known only inside the ingest transaction, which writes the
-    # record: schedule as if none were, and reschedule after when some were.
+    # record: schedule as if none were, and let the ingest reschedule when some were.
     provisional = schedule.after_success(policy, state, now, new_items=0, hints=hints)
     record = PollRecord(
         status=f"{result.status} ok",
@@ -237,12 +237,13 @@ async def _poll(
     )
     first_poll = row is None or row.last_success_at is None
     plan = _plan(rt, spec, now, first_poll)
+
+    def reschedule(new: int) -> _Schedule:
+        return _schedule(schedule.after_success(policy, state, now, new_items=new, hints=hints))
+
     ingested = await asyncio.to_thread(
-        store.ingest, spec.id, parsed.articles, plan, record, now, clustering(rt)
+        store.ingest, spec.id, parsed.articles, plan, record, now, clustering(rt), reschedule
     )
-    if ingested.new:
-        nxt = schedule.after_success(policy, state, now, new_items=ingested.new, hints=hints)
-        await asyncio.to_thread(store.reschedule, spec.id, **_schedule(nxt))
     if parsed.warning:
         log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)
     log.info(
@@ -272,6 +273,7 @@ async def _failed(
     row: FeedRow | None,
     now: datetime,
     exc: Exception,
+    polls: PollLog,
     *,
     network_was_down: bool = False,
 ) -> PollReport:
@@ -282,7 +284,7 @@ async def _failed(
         record = PollRecord(
             status="error (network down)", error=message, counted=False, **_schedule(nxt)
         )
-        await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
+        await polls.add(spec.id, record, now)
         return PollReport(spec.id, record.status, error=message, outcome=outcome)
     if outcome != "internal":
         log.warning("feed %s: %s: %s", spec.id, status, message)
@@ -300,7 +302,7 @@ async def _failed(
     record = PollRecord(
         status=status, error=message, disabled_reason=reason, operator_told=told, **_schedule(nxt)
     )
-    await asyncio.to_thread(rt.store.record_poll, spec.id, record, now)
+    await polls.add(spec.id, record, now)
     return PollReport(spec.id, record.status, error=message, outcome=outcome)
 
 
@@ -338,11 +340,13 @@ async def poll_feeds(
         defaults.per_host_spacing,
     )
 
+    polls = PollLog(rt)
+
     async def one(spec: FeedSpec) -> tuple[bool, PollReport | _Held]:
         row = rows.get(spec.id)
         url = polled_url(spec, row)
         async with polite.slot(url):
-            return host_of(url) is not None, await _attempt(rt, spec, row, url)
+            return host_of(url) is not None, await _attempt(rt, spec, row, url, polls)
 
     done = await asyncio.gather(*(one(s) for s in specs))
     outcomes: list[Outcome] = [
@@ -356,6 +360,9 @@ async def poll_feeds(
     reports = []
     for _, got in done:
         if isinstance(got, _Held):
-            got = await _failed(rt, got.spec, got.row, got.now, got.error, network_was_down=down)
+            got = await _failed(
+                rt, got.spec, got.row, got.now, got.error, polls, network_was_down=down
+            )
         reports.append(got)
+    await polls.flush()
     return reports

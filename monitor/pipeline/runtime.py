@@ -1,10 +1,10 @@
 """What the pipeline runs with: the config in force, its compiled matcher, and the edges.
 
-A `Runtime` is immutable. A config reload builds a new one around the same store, outbox and
-HTTP client and swaps it in whole, so a poll or a delivery in flight finishes on the config it
-started with, never on half of each. `close_notifiers(rt)` closes the notifiers a runtime
-built, once nothing will send through them again; the HTTP client, shared across reloads, is
-its owner's to close.
+A `Runtime` is immutable. A config reload builds a new one around the same store, outbox,
+HTTP client and parse pool and swaps it in whole, so a poll or a delivery in flight finishes
+on the config it started with, never on half of each. `close_notifiers(rt)` closes the
+notifiers a runtime built, once nothing will send through them again; the HTTP client and the
+parse pool, shared across reloads, are their owner's to close.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from monitor.edges.config import Config, FeedSpec
 from monitor.edges.destinations import Destinations
 from monitor.edges.notify import Notifier
 from monitor.edges.outbox import Outbox
+from monitor.edges.parse_pool import ParsePool
 from monitor.edges.store import FeedDef, Store
 
 log = logging.getLogger("monitor.runtime")
@@ -65,6 +66,8 @@ class Runtime:
     destinations: Destinations | None = None
     mutes: MuteSource | None = None
     notice: Notice | None = None
+    #: Where feed bodies are parsed (worker processes, or a thread); shared across reloads.
+    parser: ParsePool = field(default_factory=lambda: ParsePool(0))
     routes: tuple[Route, ...] = field(init=False)
     feeds: Mapping[str, FeedSpec] = field(init=False)
     watchlists: Mapping[str, Watchlist] = field(init=False)

@@ -27,7 +27,10 @@ What runs:
      shipped (one bot may send about 30 messages/s in all, whatever the number of chats:
      that rate is the pacer's, not the code's);
    - peak memory: this process's RSS high-water mark (getrusage) once the daemon phases are
-     done (the corpus lives in the server process; the baselines run after the reading);
+     done, plus each parse process's (VmHWM; MONITOR_PARSE_WORKERS, by default one per core
+     beyond the first), which the bench starts before the cold cycle as the daemon would
+     have by then (the corpus lives in the server process; the baselines run after the
+     reading);
    - the naive pipeline (tests/bench/naive.py) on the same feeds, shipped watchlists only, and
      `feedparser.parse` with its defaults alone on the same bodies.
 4. A table, JSON (--json, default data/bench.json) and one last line:
@@ -119,6 +122,17 @@ def tree_state() -> dict[str, Any]:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def worker_peak_mb(pid: int) -> float:
+    """A live child's RSS high-water mark (VmHWM), in MB; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -233,6 +247,10 @@ async def daemon_phases(
     out: dict[str, Any] = {"poll_feeds_concurrency": (
         args.concurrency if "concurrency" in inspect.signature(poll_feeds).parameters
         else "its default")}  # fmt: skip
+    # The daemon starts its parse processes at the first parse and parses in a thread until
+    # they are up; a measured cycle starts with them up.
+    out["parse_workers"] = rt.parser.workers
+    out["parse_processes"] = await rt.parser.start(wait=True)
     try:
         now = datetime.now(UTC)
         await asyncio.to_thread(rt.store.sync_feeds, rt.feed_defs(), now)
@@ -282,6 +300,8 @@ async def daemon_phases(
         if not args.no_delivery:
             out |= await delivery_phases(args, rt, engine, bot_api)
         out["peak_rss_mb"] = peak_rss_mb()
+        # The parse processes' own high-water marks count too: memory is the daemon's, whole.
+        out["workers_peak_rss_mb"] = [worker_peak_mb(pid) for pid in rt.parser.pids()]
 
         with engine.connect() as conn:
             out["database"] = {
@@ -365,9 +385,11 @@ def table(result: dict[str, Any]) -> list[str]:
         rows.append(("delivery, Telegram pacing", f"{p['alerts_per_s']:.1f} alerts/s",
                      f"{p['alerts_sent']} sent to {p['chats']} chats in {p['seconds']:.1f} s "
                      "(paced: 1 per 1.1 s a chat, ~27/s a bot)"))  # fmt: skip
-    rows.append(("peak memory (RSS)", f"{d['peak_rss_mb']:.0f} MB",
-                 f"after cold {d['rss_after_cold_mb']:.0f} MB, "
-                 f"after polling {d['rss_after_polling_mb']:.0f} MB"))  # fmt: skip
+    workers = d.get("workers_peak_rss_mb", [])
+    rows.append(("peak memory (RSS)", f"{total_peak_mb(d):.0f} MB",
+                 f"daemon process {d['peak_rss_mb']:.0f} MB (after cold "
+                 f"{d['rss_after_cold_mb']:.0f}, after polling {d['rss_after_polling_mb']:.0f})"
+                 + "".join(f" + parse process {w:.0f} MB" for w in workers)))  # fmt: skip
     if n:
         rows.append(("naive pipeline", f"{n['articles_per_s']:.0f} articles/s",
                      f"{n['stored']} stored, {n['matched']} matched, {n['feeds']} feeds, "
@@ -384,6 +406,10 @@ def table(result: dict[str, Any]) -> list[str]:
     return [f"{a:<{width}}  {b:>16}  {c}" for a, b, c in rows]
 
 
+def total_peak_mb(d: dict[str, Any]) -> float:
+    return float(d["peak_rss_mb"] + sum(d.get("workers_peak_rss_mb", [])))
+
+
 def final_line(result: dict[str, Any]) -> str:
     d = result["daemon"]
     cold = d["cold"]["articles_per_s"]
@@ -393,7 +419,7 @@ def final_line(result: dict[str, Any]) -> str:
     r2 = f"{cold / alone:.2f}" if alone else "n/a"
     return (
         f"bench: cold {r1}x naive, {r2}x feedparser-alone, "
-        f"warm-304 {d['warm_304']['feeds_per_s']:.0f} feeds/s, peak {d['peak_rss_mb']:.0f} MB"
+        f"warm-304 {d['warm_304']['feeds_per_s']:.0f} feeds/s, peak {total_peak_mb(d):.0f} MB"
     )
 
 

@@ -578,6 +578,20 @@ def test_bad_environment_values_name_the_variable(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "workers"), [("", None), ("auto", None), (" AUTO ", None), ("0", 0), ("3", 3)]
+)
+def test_parse_workers_are_a_count_or_auto(value: str, workers: int | None) -> None:
+    assert settings_from_env({"MONITOR_PARSE_WORKERS": value}).parse_workers == workers
+
+
+@pytest.mark.parametrize("value", ["-1", "two", "65", "1.5"])
+def test_a_bad_parse_worker_count_is_named(value: str) -> None:
+    assert env_problems({"MONITOR_PARSE_WORKERS": value}) == [
+        "environment: MONITOR_PARSE_WORKERS: must be 'auto' or a number of processes from 0 to 64"
+    ]
+
+
 def test_secrets_never_show(tmp_path: Path) -> None:
     settings = settings_from_env(
         {**ENV, "MONITOR_SMTP_PASSWORD": PASSWORD, "MONITOR_DATABASE_URL": "sqlite:///s3cr3t.db"}

@@ -1,0 +1,60 @@
+"""`db.insert_rows_ignore` on SQLite and PostgreSQL: many rows in one go, conflicts skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from monitor.edges.db import insert_rows_ignore
+from monitor.edges.schema import articles, feeds
+
+NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
+
+
+def _feed(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            feeds.insert().values(id="a", url="http://x/a", name="A", enabled=True,
+                                  in_config=True, created_at=NOW, error_count=0,
+                                  articles_seen=0)
+        )  # fmt: skip
+
+
+def _row(n: int, *, url_key: str | None = None, tags: list[str] | None = None) -> dict[str, object]:
+    return {
+        "feed_id": "a", "guid_key": f"g{n}", "url_key": url_key, "guid": f"guid {n}",
+        "url": None, "title": f"Title {n} — ünïcode, 台湾", "summary": "it's \"quoted\" {x}",
+        "content": "", "tags": tags if tags is not None else [], "lang": None, "author": None,
+        "published_at": None if n % 2 else NOW, "fetched_at": NOW,
+    }  # fmt: skip
+
+
+def test_inserts_every_new_row_and_returns_what_it_inserted(engine: Engine) -> None:
+    _feed(engine)
+    rows = [_row(n, tags=["a", "b c"] if n == 1 else None) for n in range(30)]
+    with engine.begin() as conn:
+        got = insert_rows_ignore(conn, articles, rows, ("guid_key", "title"))
+    assert sorted(got) == sorted((r["guid_key"], r["title"]) for r in rows)
+    with engine.connect() as conn:
+        stored = {r.guid_key: r for r in conn.execute(select(articles))}
+    assert stored["g1"].tags == ["a", "b c"] and stored["g2"].tags == []
+    assert stored["g2"].published_at == NOW and stored["g1"].published_at is None
+    assert stored["g3"].summary == 'it\'s "quoted" {x}' and stored["g3"].url_key is None
+
+
+def test_conflicting_rows_are_skipped_and_not_returned(engine: Engine) -> None:
+    _feed(engine)
+    with engine.begin() as conn:
+        insert_rows_ignore(conn, articles, [_row(1), _row(2, url_key="u2")], ())
+    again = [_row(1), _row(3, url_key="u2"), _row(4), _row(4)]  # same guid, same URL, twice
+    with engine.begin() as conn:
+        got = insert_rows_ignore(conn, articles, again, ("guid_key",))
+    assert got == [("g4",)]
+    with engine.connect() as conn:
+        assert sorted(conn.scalars(select(articles.c.guid_key))) == ["g1", "g2", "g4"]
+
+
+def test_no_rows_is_no_statement(engine: Engine) -> None:
+    with engine.begin() as conn:
+        assert insert_rows_ignore(conn, articles, [], ("id",)) == []
