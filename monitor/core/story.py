@@ -62,6 +62,7 @@ over 100 of the 150 labelled copies once their titles carried different outlet s
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import struct
 from dataclasses import dataclass
@@ -277,7 +278,9 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     """Estimated Jaccard similarity of the two articles' word sets, in [0, 1]."""
     if len(a.values) != len(b.values):
         raise ValueError("fingerprints of different sizes")
-    return sum(x == y for x, y in zip(a.values, b.values, strict=True)) / len(a.values)
+    # map(eq) and sum stay in C: a popular story is compared with each of its copies.
+    same: int = sum(map(operator.eq, a.values, b.values))
+    return same / len(a.values)
 
 
 def vetoed(a: Fingerprint, b: Fingerprint) -> bool:

@@ -4,7 +4,9 @@ Contract: `make_engine(url)` builds the one `Engine` a process uses (nothing con
 time); `unavailable_as_transient(engine)` turns connection-level failures into
 `DatabaseUnavailable` (transient) and lets anything else from the driver, a bug, propagate;
 `insert_ignore(conn, table)` is an INSERT that skips rows conflicting with a unique key, and
-`insert_rows_ignore(conn, table, rows, returning)` runs one for many rows at once, and
+`insert_rows_ignore(conn, table, rows, returning)` runs one for many rows at once,
+`one_of(conn, column, values)` is an IN whose SQL does not change with the values,
+`relaxed_commit(conn)` lets a PostgreSQL transaction commit without waiting for the disk, and
 `upsert(conn, table, keys, values)` updates conflicting rows instead, all in the
 connection's dialect (PostgreSQL or SQLite); `dialect_insert(conn, table)` is the dialect's own
 INSERT, for conflict clauses those two do not cover.
@@ -35,6 +37,7 @@ from sqlalchemy import (
     Engine,
     Table,
     Text,
+    any_,
     bindparam,
     cast,
     create_engine,
@@ -42,6 +45,7 @@ from sqlalchemy import (
     func,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -55,6 +59,8 @@ __all__ = [
     "insert_ignore",
     "insert_rows_ignore",
     "make_engine",
+    "one_of",
+    "relaxed_commit",
     "single_process",
     "sqlite_file",
     "unavailable_as_transient",
@@ -162,6 +168,32 @@ def _unnest_insert(table: Table, names: tuple[str, ...], returning: tuple[str, .
     stmt = postgresql.insert(table).from_select(list(names), select(*arrays))
     stmt = stmt.on_conflict_do_nothing()
     return stmt.returning(*(table.c[n] for n in returning)) if returning else stmt
+
+
+def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values` as a condition whose SQL is the same for any number of values:
+    `= ANY(:array)` on PostgreSQL (one cached statement, prepared once); SQLite, which has no
+    arrays, gets the expanding IN."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def relaxed_commit(conn: Connection) -> None:
+    """Let this PostgreSQL transaction commit without waiting for its WAL flush.
+
+    For the transactions that record what a poll brought (articles, matches, alerts, and the
+    feed's validators, all together): a server crash within the WAL writer's delay (a few
+    hundred ms) loses the transaction whole, which is as if the poll never happened, and the
+    next poll brings the same articles again. Anything that acts on them later (a delivery
+    marking an alert sent) commits synchronously, and its flush covers this commit too. The
+    poll stops waiting on the disk, and the story lock is held for less.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(_SYNC_OFF)
+
+
+_SYNC_OFF = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def upsert(conn: Connection, table: Any, keys: list[str], values: dict[str, Any]) -> Insert:

@@ -14,18 +14,24 @@ driver is a bug and propagates.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, Update, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from monitor.core.dedupe import guid_key, url_key
 from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
 from monitor.core.story import Fingerprint, fingerprint
-from monitor.edges.db import insert_ignore, insert_rows_ignore, unavailable_as_transient
+from monitor.edges.db import (
+    insert_ignore,
+    insert_rows_ignore,
+    one_of,
+    relaxed_commit,
+    unavailable_as_transient,
+)
+from monitor.edges.outcomes import PollRecord, record_outcomes
 from monitor.edges.schema import articles, feeds, matches
 from monitor.edges.stories import Clustering, assign_stories, queue_alerts
 
@@ -70,32 +76,6 @@ class FeedRow:
     disabled_at: datetime | None
     disabled_reason: str | None
     operator_told_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class PollRecord:
-    """What one poll leaves on the feed row. `error` is None on success.
-
-    An error counts against the feed (error_count + 1, failing_since set if unset) unless
-    `counted` is False: the daemon's own network was down, and the feed's record of failures
-    stays as it was. The schedule's state (`interval_s`, `items_per_day`) is written when given;
-    `url` (a permanent redirect's target) becomes the polled URL; `disabled_reason` takes the
-    feed out of the rotation as of `now`, and `operator_told` says the operator was told so.
-    """
-
-    status: str
-    next_poll_at: datetime
-    error: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    title: str | None = None
-    counted: bool = True
-    interval_s: int | None = None
-    items_per_day: float | None = None
-    url: str | None = None
-    disabled_reason: str | None = None
-    operator_told: bool = False
 
 
 #: Given a genuinely new article: the watchlists it matched, and the alerts to queue for it.
@@ -168,7 +148,7 @@ class Store:
         if ids is not None:
             query = query.where(feeds.c.id.in_(ids))
         with unavailable_as_transient(self.engine), self.engine.connect() as conn:
-            return [FeedRow(**row._mapping) for row in conn.execute(query)]
+            return [FeedRow(*row) for row in conn.execute(query)]
 
     def due_feed_ids(self, now: datetime) -> list[str]:
         """Feeds to poll now: enabled in the config, and not disabled by the daemon."""
@@ -190,13 +170,9 @@ class Store:
         of 304s costs one commit and one statement per kind of outcome, not one per feed."""
         if not polls:
             return
-        shapes: dict[_Shape, list[dict[str, Any]]] = {}
-        for feed_id, record, now in polls:
-            shape, params = _record_params(feed_id, record, now, seen=0)
-            shapes.setdefault(shape, []).append(params)
         with unavailable_as_transient(self.engine), self.engine.begin() as conn:
-            for shape, rows in shapes.items():
-                conn.execute(_record_statement(*shape), rows)
+            relaxed_commit(conn)
+            record_outcomes(conn, polls)
 
     # -- articles, matches, alerts: one transaction ------------------------------------------
 
@@ -236,6 +212,7 @@ class Store:
                 planned[gkey] = (article, found, plans, fp)
             rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in fresh]
             with conn.begin():
+                relaxed_commit(conn)
                 inserted: list[tuple[int, str]] = []
                 for start in range(0, len(rows), _BATCH):
                     batch = rows[start : start + _BATCH]
@@ -254,7 +231,7 @@ class Store:
                 new = len(inserted)
                 if new and reschedule is not None:
                     record = replace(record, **reschedule(new))
-                _record_one(conn, feed_id, record, now, seen=new)
+                record_outcomes(conn, [(feed_id, record, now)], seen=new)
         return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
 
     @staticmethod
@@ -273,14 +250,16 @@ class Store:
             known_g.update(
                 conn.scalars(
                     select(articles.c.guid_key).where(
-                        articles.c.feed_id == feed_id, articles.c.guid_key.in_(chunk)
+                        articles.c.feed_id == feed_id, one_of(conn, articles.c.guid_key, chunk)
                     )
                 )
             )
         for start in range(0, len(ukeys), _BATCH):
             chunk = ukeys[start : start + _BATCH]
             known_u.update(
-                conn.scalars(select(articles.c.url_key).where(articles.c.url_key.in_(chunk)))
+                conn.scalars(
+                    select(articles.c.url_key).where(one_of(conn, articles.c.url_key, chunk))
+                )
             )
         seen_urls: set[str] = set()
         fresh = []
@@ -291,64 +270,6 @@ class Store:
                 seen_urls.add(ukey)
             fresh.append((gkey, (article, ukey)))
         return fresh
-
-
-#: A kind of poll outcome ("ok", "counted" error, "uncounted" error) and the columns it sets.
-_Shape = tuple[str, tuple[str, ...]]
-
-
-def _record_one(conn: Connection, feed_id: str, rec: PollRecord, now: datetime, seen: int) -> None:
-    shape, params = _record_params(feed_id, rec, now, seen)
-    conn.execute(_record_statement(*shape), params)
-
-
-def _record_params(
-    feed_id: str, rec: PollRecord, now: datetime, seen: int
-) -> tuple[_Shape, dict[str, Any]]:
-    """The statement shape and the parameters that leave `rec` on the feed row."""
-    values: dict[str, Any] = {
-        "last_polled_at": now,
-        "next_poll_at": rec.next_poll_at,
-        "last_status": rec.status[:64],
-    }
-    extra: dict[str, Any] = {}
-    if rec.error is None:
-        kind = "ok"
-        values |= {"last_error": None, "error_count": 0, "failing_since": None,
-                   "last_success_at": now}  # fmt: skip
-        extra["x_seen"] = seen
-        for name in ("etag", "last_modified", "body_hash", "title", "url"):
-            if getattr(rec, name) is not None:
-                values[name] = getattr(rec, name)
-    else:
-        values["last_error"] = rec.error[:2000]
-        kind = "counted" if rec.counted else "uncounted"
-        if rec.counted:
-            extra["x_now"] = now
-    for name in ("interval_s", "items_per_day"):
-        if getattr(rec, name) is not None:
-            values[name] = getattr(rec, name)
-    if rec.disabled_reason is not None:
-        values |= {"disabled_at": now, "disabled_reason": rec.disabled_reason[:2000]}
-    if rec.operator_told:
-        values["operator_told_at"] = now
-    params = {f"v_{name}": value for name, value in values.items()}
-    params |= extra | {"v_id": feed_id}
-    return (kind, tuple(sorted(values))), params
-
-
-@functools.lru_cache(maxsize=128)
-def _record_statement(kind: str, names: tuple[str, ...]) -> Update:
-    """One UPDATE per shape, built once: SQLAlchemy then reuses its compiled form."""
-    values: dict[str, Any] = {n: bindparam(f"v_{n}", type_=feeds.c[n].type) for n in names}
-    if kind == "ok":
-        values["articles_seen"] = feeds.c.articles_seen + bindparam("x_seen", type_=Integer())
-    elif kind == "counted":
-        # An error counts against the feed; failing_since keeps the start of the streak.
-        since = bindparam("x_now", type_=feeds.c.failing_since.type)
-        values |= {"error_count": feeds.c.error_count + 1,
-                   "failing_since": func.coalesce(feeds.c.failing_since, since)}  # fmt: skip
-    return update(feeds).where(feeds.c.id == bindparam("v_id")).values(values)
 
 
 def _match_row(article_id: int, m: WatchlistMatch, now: datetime) -> dict[str, Any]:

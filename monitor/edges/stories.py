@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from monitor.core.model import AlertPlan, Article
 from monitor.core.story import THRESHOLD as STORY_THRESHOLD
 from monitor.core.story import Fingerprint, band_keys, similarity, vetoed
-from monitor.edges.db import insert_ignore, insert_rows_ignore, unavailable_as_transient
+from monitor.edges.db import insert_rows_ignore, one_of, unavailable_as_transient
 from monitor.edges.schema import PENDING, SENT, SKIPPED, alerts, articles, stories, story_keys
 
 #: The advisory lock key that serialises story assignment on PostgreSQL ("stories" in ASCII).
@@ -103,7 +103,7 @@ def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int |
     query = (
         select(stories.c.id, stories.c.signature)
         .join(story_keys, story_keys.c.story_id == stories.c.id)
-        .where(story_keys.c.key.in_(band_keys(fp)), stories.c.created_at >= since)
+        .where(one_of(conn, story_keys.c.key, band_keys(fp)), stories.c.created_at >= since)
         .distinct()
     )
     best: tuple[float, int] | None = None
@@ -152,8 +152,7 @@ def queue_alerts(
         }
         for p in plans
     ]
-    stmt = insert_ignore(conn, alerts).returning(alerts.c.destination)
-    created = set(conn.scalars(stmt, rows))
+    created = {row[0] for row in insert_rows_ignore(conn, alerts, rows, ("destination",))}
     for plan in plans:
         if plan.destination not in created:
             _join_alert(conn, story_id, plan, now, edit_every)

@@ -9,6 +9,7 @@ http(s) URL names, lower-cased (None for a file).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -61,6 +62,7 @@ class Politeness:
             yield
 
 
+@functools.lru_cache(maxsize=16384)
 def host_of(url: str) -> str | None:
     """The host an http(s) URL names (lower-cased); None for a local file."""
     parts = urlsplit(url)

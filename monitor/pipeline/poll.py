@@ -44,7 +44,8 @@ from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
-from monitor.edges.store import FeedRow, Plan, PollRecord
+from monitor.edges.outcomes import PollRecord
+from monitor.edges.store import FeedRow, Plan
 from monitor.edges.stories import Clustering
 from monitor.pipeline.polite import Politeness, host_of
 from monitor.pipeline.runtime import Runtime

@@ -124,6 +124,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the live processes `pids` used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """This machine's PostgreSQL server processes (the bench's database is one of theirs)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def worker_peak_mb(pid: int) -> float:
     """A live child's RSS high-water mark (VmHWM), in MB; 0 if it is gone."""
     try:
@@ -258,10 +283,13 @@ async def daemon_phases(
         prof = args.profile
 
         box: list[Timed] = []
+        others = {"parse processes": rt.parser.pids(), "PostgreSQL": postgres_pids()}
+        before = {name: cpu_seconds(pids) for name, pids in others.items()}
         with timed(box):
             reports = await profiled(
                 prof and prof / "cold.prof", lambda: poll(rt, ids, args.concurrency)
             )
+        elsewhere = {name: cpu_seconds(pids) - before[name] for name, pids in others.items()}
         errors = [r for r in reports if r.error]
         if errors:
             log.warning("cold cycle: %d feeds failed, first: %s", len(errors), errors[0].error)
@@ -270,7 +298,7 @@ async def daemon_phases(
             "feeds": len(reports), "errors": len(errors), "articles": new,
             "matched": sum(r.matched for r in reports), "alerts": sum(r.alerts for r in reports),
             "seconds": box[-1].seconds, "cpu_seconds": box[-1].cpu_seconds,
-            "articles_per_s": new / box[-1].seconds,
+            "articles_per_s": new / box[-1].seconds, "cpu_seconds_elsewhere": elsewhere,
         }  # fmt: skip
         out["rss_after_cold_mb"] = peak_rss_mb()
 
@@ -369,7 +397,9 @@ def table(result: dict[str, Any]) -> list[str]:
     rows = [
         ("cold cycle (all new)", f"{c['articles_per_s']:.0f} articles/s",
          f"{c['articles']} articles, {c['matched']} matched, {c['alerts']} alerts queued, "
-         f"{c['seconds']:.1f} s ({c['cpu_seconds']:.1f} CPU s), {c['errors']} errors"),
+         f"{c['seconds']:.1f} s ({c['cpu_seconds']:.1f} CPU s"
+         + "".join(f", {k} {v:.1f}" for k, v in c.get("cpu_seconds_elsewhere", {}).items())
+         + f"), {c['errors']} errors"),
     ]  # fmt: skip
     for key, label in (("warm_304", "warm cycle, all 304"),
                        ("warm_200", "warm cycle, same 200 body")):  # fmt: skip

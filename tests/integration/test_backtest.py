@@ -18,9 +18,10 @@ from monitor.core.match import Matcher
 from monitor.core.model import AlertPlan, Article, WatchlistMatch
 from monitor.core.route import route
 from monitor.edges.config import Config, load_config
+from monitor.edges.outcomes import PollRecord
 from monitor.edges.replay import Replay
 from monitor.edges.settings import settings_from_env
-from monitor.edges.store import FeedDef, PollRecord, Store
+from monitor.edges.store import FeedDef, Store
 from monitor.pipeline.backtest import (
     BacktestReport,
     WatchlistBacktest,

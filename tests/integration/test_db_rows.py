@@ -1,12 +1,12 @@
-"""`db.insert_rows_ignore` on SQLite and PostgreSQL: many rows in one go, conflicts skipped."""
+"""Database helpers on SQLite and PostgreSQL: bulk inserts, array lookups, relaxed commits."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
-from monitor.edges.db import insert_rows_ignore
+from monitor.edges.db import insert_rows_ignore, one_of, relaxed_commit
 from monitor.edges.schema import articles, feeds
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
@@ -58,3 +58,24 @@ def test_conflicting_rows_are_skipped_and_not_returned(engine: Engine) -> None:
 def test_no_rows_is_no_statement(engine: Engine) -> None:
     with engine.begin() as conn:
         assert insert_rows_ignore(conn, articles, [], ("id",)) == []
+
+
+def test_a_relaxed_commit_is_relaxed_for_its_own_transaction_only(engine: Engine) -> None:
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        with conn.begin():
+            relaxed_commit(conn)
+            if postgres:
+                assert conn.scalar(text("SHOW synchronous_commit")) == "off"
+        if postgres:
+            assert conn.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+def test_one_of_matches_any_number_of_values(engine: Engine) -> None:
+    _feed(engine)
+    with engine.begin() as conn:
+        insert_rows_ignore(conn, articles, [_row(n) for n in range(5)], ())
+    with engine.connect() as conn:
+        for wanted in ([], ["g1"], ["g0", "g3", "nope"]):
+            query = select(articles.c.guid_key).where(one_of(conn, articles.c.guid_key, wanted))
+            assert sorted(conn.scalars(query)) == sorted(set(wanted) - {"nope"})

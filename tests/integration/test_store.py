@@ -12,8 +12,9 @@ from sqlalchemy import Engine, func, select
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
 from monitor.edges.outbox import Outbox
+from monitor.edges.outcomes import PollRecord
 from monitor.edges.schema import alerts, articles, matches, metadata, stories
-from monitor.edges.store import FeedDef, PollRecord, Store
+from monitor.edges.store import FeedDef, Store
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)
@@ -191,3 +192,44 @@ def test_copies_ingested_at_the_same_moment_join_one_story(fed: Store, engine: E
         assert conn.scalar(select(func.count()).select_from(stories)) == 1
         assert conn.scalar(select(func.count()).select_from(alerts)) == 2  # desk and mail
         assert conn.scalar(select(func.count(func.distinct(articles.c.story_id)))) == 1
+
+
+def test_many_outcomes_are_recorded_at_once(fed: Store) -> None:
+    more = [FeedDef(f"f{i}", f"http://x/f{i}", f"F{i}") for i in range(6)]
+    fed.sync_feeds([FeedDef("a", "http://x/a", "Feed A"), *more], NOW)
+    for _ in range(2):  # a streak of errors, then the batch below
+        fed.record_poll("f2", PollRecord("error (temporary)", LATER, error="boom"), NOW)
+    later = NOW + timedelta(minutes=1)
+    fed.record_polls(
+        [
+            ("f0", PollRecord("304 not modified", LATER, etag='"e0"', interval_s=600), later),
+            ("f1", PollRecord("304 not modified", LATER, etag='"e1"', interval_s=900), later),
+            ("f2", PollRecord("error (HTTP 503)", LATER, error="503"), later),
+            ("f3", PollRecord("error (HTTP 500)", LATER, error="500"), later),
+            ("f4", PollRecord("error (network down)", LATER, error="down", counted=False), later),
+            ("f5", PollRecord("error (HTTP 410)", LATER, error="gone",
+                              disabled_reason="410 Gone", operator_told=True), later),
+        ]
+    )  # fmt: skip
+    rows = {r.id: r for r in fed.feeds()}
+    assert (rows["f0"].etag, rows["f0"].interval_s, rows["f0"].last_success_at) == (
+        '"e0"',
+        600,
+        later,
+    )
+    assert (rows["f1"].etag, rows["f1"].last_status) == ('"e1"', "304 not modified")
+    assert (rows["f2"].error_count, rows["f2"].failing_since, rows["f2"].last_error) == (
+        3,
+        NOW,
+        "503",
+    )
+    assert (rows["f3"].error_count, rows["f3"].failing_since) == (1, later)
+    assert (rows["f4"].error_count, rows["f4"].failing_since, rows["f4"].last_error) == (
+        0,
+        None,
+        "down",
+    )
+    assert (rows["f5"].disabled_at, rows["f5"].disabled_reason) == (later, "410 Gone")
+    assert rows["f5"].operator_told_at == later
+    assert all(rows[f"f{i}"].last_polled_at == later for i in range(6))
+    assert rows["a"].last_polled_at is None
