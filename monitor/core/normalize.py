@@ -15,210 +15,23 @@ Contract (pure: no I/O, no clock, no environment):
   naive datetime (taken as UTC), an aware datetime, or an ISO-8601 / RFC 3339 / RFC 822 string;
   None for anything else, for garbage, and for dates outside [1970, 2200).
 
-The HTML is tokenized here rather than with `html.parser.HTMLParser`: on CPython 3.11.7 (the
-version this project is tested on) HTMLParser is quadratic on unterminated constructs (800 KB of
-"<!--" took 257 s, 120 KB of '<a b="' more than 20 s; CVE-2025-6069) and raises AssertionError on
-"<![<![", and feed content is hostile. This tokenizer follows the HTML5 tokenizer closely enough for
-text extraction and never looks at a character twice: every scan either finds its terminator and
-moves past it, or hits the end of input and stops, as HTML5 does for EOF inside a tag or comment.
+html_to_text and plain_text live in monitor.core.html_text, with the HTML tokenizer (hardened
+against hostile markup: linear time, CVE-2025-6069) and its fast path; they are imported from here.
 """
 
 from __future__ import annotations
 
 import email.utils
-import html as _html
-import re
 import time
 from datetime import UTC, date, datetime
+
+from monitor.core.html_text import html_to_text, plain_text
 
 __all__ = ["html_to_text", "plain_text", "to_utc"]
 
 MIN_YEAR = 1970
 MAX_YEAR = 2199  # anything later is a broken date field, not a scheduled post
 _MAX_DATE_CHARS = 100
-
-# Elements whose contents are never visible text. script/style/iframe/noembed/noframes are
-# raw text in HTML5 (their contents are not even tokenized); head and template are parsed but
-# inert, and dropping them wholesale is what a reader sees.
-_DROPPED = frozenset({"script", "style", "iframe", "noembed", "noframes", "head", "template"})
-_BLOCK_NAMES = (
-    "address article aside blockquote body br caption center dd details dialog div dl dt",
-    "fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html legend li",
-    "main nav ol option p pre section summary table tbody tfoot thead title tr ul",
-)
-_BLOCK = frozenset(name for line in _BLOCK_NAMES for name in line.split())
-_CELL = frozenset({"td", "th"})
-
-# HTML5 §13.2.5.6/8: a tag name is an ASCII letter followed by anything but whitespace, / or >.
-_TAG_NAME = re.compile(r"[A-Za-z][^\t\n\f\r />]*")
-_TAG_STOP = re.compile(r"[>=]")
-_SPACES = re.compile(r"[\t\n\f\r ]*")
-_END_OF = {
-    name: re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE) for name in _DROPPED - {"head"}
-}
-# A head without </head> ends where the body starts (HTML5 "in head" insertion mode).
-_END_OF["head"] = re.compile(r"</head[\t\n\f\r />]|<body[\t\n\f\r />]", re.IGNORECASE)
-
-# Control characters (Cc) other than the line break, lone surrogates (JSON can encode them and
-# no database or Telegram accepts them), the BOM used as a zero-width space, and the bidi
-# embedding/override/isolate controls: an unbalanced U+202E in a title reverses the rest of an
-# alert, link included ("Trojan Source", CVE-2021-42574). LRM/RLM and ZWJ/ZWNJ stay: Hebrew,
-# Arabic, Persian and Indic text need them.
-_UNWANTED = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufeff\u202a-\u202e\u2066-\u2069]"
-)
-_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_INLINE_SPACE = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r" ?\n[\n ]*")
-
-
-def html_to_text(html: str, limit: int, *, single_line: bool = False) -> str:
-    """The visible text of an HTML fragment, at most `limit` characters (see the module doc)."""
-    if limit <= 0 or not html:
-        return ""
-    pieces: list[str] = []
-    # Stop tokenizing once clearly more than `limit` characters of text are collected: a 2 MB
-    # content:encoded (corpus: en_londonist) needs only its first 50,000 characters. Each piece
-    # counts its stripped length plus one, so twice the limit is always more than enough.
-    budget = 2 * limit + 2
-    i, n = 0, len(html)
-    while i < n and budget > 0:
-        lt = html.find("<", i)
-        end = n if lt < 0 else lt
-        if end - i > budget + 64:
-            # A long run of text: take it in slices, so that 10 MB without a tag costs one slice,
-            # and never cut a character reference (at most 32 characters long) in two.
-            cut = i + budget + 64
-            amp = html.rfind("&", cut - 40, cut)
-            if amp > i and ";" not in html[amp:cut]:
-                cut = amp
-            budget -= _add(pieces, _html.unescape(html[i:cut]))
-            i = cut
-            continue
-        if end > i:
-            budget -= _add(pieces, _html.unescape(html[i:end]))
-        if lt < 0:
-            break
-        i, text, separator = _markup(html, lt)
-        if text:
-            budget -= _add(pieces, text)
-        if separator:
-            pieces.append(separator)
-    return _finish("".join(pieces), limit, single_line)
-
-
-def plain_text(s: str, limit: int, *, single_line: bool = False) -> str:
-    """`s` with control characters removed and whitespace collapsed, at most `limit` characters.
-
-    No tag stripping and no entity decoding: the input is already text.
-    """
-    if limit <= 0 or not s:
-        return ""
-    return _finish(_LINE_BREAKS.sub("\n", s), limit, single_line)
-
-
-def _add(pieces: list[str], text: str) -> int:
-    # Whitespace in HTML source is never a line break; only the markup makes lines.
-    text = _INLINE_SPACE.sub(" ", text.replace("\n", " "))
-    pieces.append(text)
-    stripped = len(text.strip())
-    return stripped + 1 if stripped else 0
-
-
-def _markup(html: str, lt: int) -> tuple[int, str, str]:
-    """Consume the markup at `html[lt] == "<"`: (next index, literal text, separator)."""
-    n = len(html)
-    nxt = html[lt + 1 : lt + 2]
-    if html.startswith("<!--", lt):
-        for empty in ("<!-->", "<!--->"):  # HTML5 "abrupt closing of empty comment"
-            if html.startswith(empty, lt):
-                return lt + len(empty), "", ""
-        close = html.find("-->", lt + 4)
-        return (n if close < 0 else close + 3), "", ""
-    if html.startswith("<![CDATA[", lt):
-        # A CDATA section inside HTML is a publisher wrapping text twice; the text is meant.
-        close = html.find("]]>", lt + 9)
-        return (n, html[lt + 9 :], "") if close < 0 else (close + 3, html[lt + 9 : close], "")
-    if nxt in ("!", "?"):
-        close = html.find(">", lt + 2)  # HTML5: a bogus comment up to the next ">"
-        return (n if close < 0 else close + 1), "", ""
-    if nxt == "/":
-        name_match = _TAG_NAME.match(html, lt + 2)
-        close = html.find(">", lt + 2)
-        if close < 0:
-            return n, "", ""  # EOF in a tag: HTML5 drops it
-        if name_match is None:
-            return close + 1, "", ""  # "</>" or "</ ...>": ignored / bogus comment
-        return close + 1, "", _separator(name_match.group().lower())
-    name_match = _TAG_NAME.match(html, lt + 1)
-    if name_match is None:
-        return lt + 1, "<", ""  # "a < b": a literal less-than sign
-    name = name_match.group().lower()
-    after = _skip_tag(html, name_match.end())
-    if name in _DROPPED:
-        closing = _END_OF[name].search(html, after)
-        if closing is None:
-            # A stray <head> with no </head> and no <body> is not worth the text after it.
-            return (after, "", "\n") if name == "head" else (n, "", "")
-        if name == "head" and closing.group()[1] != "/":
-            return closing.start(), "", "\n"  # let the <body> tag be read normally
-        close = html.find(">", closing.end() - 1)
-        # "a<script>x</script>b" reads "ab" in a browser: no separator unless it is the head.
-        return (n if close < 0 else close + 1), "", "\n" if name == "head" else ""
-    return after, "", _separator(name)
-
-
-def _skip_tag(html: str, i: int) -> int:
-    """Index after the ">" closing a start tag whose attributes start at `i` (len(html) at EOF).
-
-    Quotes only delimit an attribute value right after "=", as in HTML5, so `<a title="x > y">`
-    is one tag and `<a b"c>` ends at its ">".
-    """
-    n = len(html)
-    while True:
-        stop = _TAG_STOP.search(html, i)
-        if stop is None:
-            return n
-        if html[stop.start()] == ">":
-            return stop.end()
-        spaces = _SPACES.match(html, stop.end())
-        j = spaces.end() if spaces else stop.end()
-        if j < n and html[j] in "\"'":
-            close = html.find(html[j], j + 1)
-            if close < 0:
-                return n  # EOF in an attribute value
-            i = close + 1
-        else:
-            i = j
-
-
-def _separator(name: str) -> str:
-    if name in _BLOCK:
-        return "\n"
-    if name in _CELL:
-        return " "
-    return ""
-
-
-def _finish(text: str, limit: int, single_line: bool) -> str:
-    text = _UNWANTED.sub("", text)
-    text = _INLINE_SPACE.sub(" ", text)
-    text = _BLANK_LINES.sub("\n", text).strip()
-    if single_line:
-        text = text.replace("\n", " ")
-    return _cap(text, limit)
-
-
-def _cap(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    # Cut at the last space when it is not too far back; scripts without spaces (Chinese,
-    # Japanese) are cut where the limit falls.
-    boundary = max(cut.rfind(" "), cut.rfind("\n"))
-    if boundary >= limit // 2:
-        cut = cut[:boundary]
-    return cut.rstrip() + "…"
 
 
 def to_utc(value: object) -> datetime | None:
