@@ -61,7 +61,7 @@ bench-match: install-dev
 bench: install-dev pg
 	$(BIN)/python -m tests.bench.bench --json bench-results/bench.json $(BENCH_ARGS)
 
-## bench-transport: requests/s of httpx's own pool against the httpx-aiohttp transport
+## bench-transport: fetch() 304s and bodies per second: httpx's own pool against monitor's aiohttp transport
 bench-transport: install-dev
 	$(BIN)/python -m tests.bench.bench_transport --json bench-results/transport.json
 

@@ -2,7 +2,10 @@
 
 Contract:
 
-- `make_client(user_agent=, timeout=, max_connections=)` builds the shared `httpx.AsyncClient`.
+- `make_client(user_agent=, timeout=, max_connections=)` builds the shared `httpx.AsyncClient`,
+  over aiohttp's pool (monitor.edges.transport), keeping no cookies. `fetch` takes any
+  `httpx.AsyncClient`; with make_client's it skips httpx's request machinery, making the request
+  `client.send` would make with the client's headers and timeouts (`transport.sender`).
 - `await fetch(client, url, etag=, last_modified=, max_bytes=, deadline=)` returns a
   `FetchResult` or raises: `TransientError` (timeouts, connection failures, 408, 429, 5xx; with
   `retry_after` in seconds when the server said so, `network=True` for timeouts and connection
@@ -21,25 +24,25 @@ This module knows nothing of storage or parsing: it returns bytes and the valida
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
+import functools
 import hashlib
 import http
 import stat
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from monitor.core.errors import PermanentError, TransientError
 from monitor.edges.inflate import Inflater, TooLarge
+from monitor.edges.transport import AiohttpTransport, Response, bind, sender
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -61,6 +64,8 @@ ACCEPT = (
 # Response headers kept for the scheduler: caching hints it may honour later.
 KEPT_HEADERS = ("cache-control", "expires", "age", "date", "content-language")
 _READ_CHUNK = 64 * 1024
+#: Feed URLs kept parsed, about 0.5 KB each: more feeds than one process polls.
+URL_CACHE_SIZE = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +92,17 @@ def make_client(
 ) -> httpx.AsyncClient:
     """The client `fetch` expects: one per process, closed by its owner (`async with`).
 
-    The httpx API over aiohttp's connection pool (httpx-aiohttp): on loopback it answers 2.5-5x
-    the requests per CPU-second of httpcore's pool, whose every request scans every pooled
-    connection (`make bench-transport`).
+    The httpx API over aiohttp's connection pool (monitor.edges.transport). On loopback `fetch`
+    gets a 304 through it for about a seventh of the CPU httpcore's pool takes (whose every
+    request scans every pooled connection), and a third of what the same transport takes
+    through `AsyncClient.send` (`make bench-transport`). It keeps no cookies.
     """
-    return httpx.AsyncClient(
+    transport = AiohttpTransport(
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+    )
+    client = httpx.AsyncClient(
         headers={
             "User-Agent": user_agent,
             "Accept": ACCEPT,
@@ -99,90 +110,16 @@ def make_client(
             "Accept-Encoding": "gzip, deflate",
         },
         timeout=httpx.Timeout(timeout),
-        transport=_Transport(
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            )
-        ),
+        transport=transport,
         # fetch() follows redirects itself, up to MAX_REDIRECTS: httpx reads (and inflates)
         # every redirect's body in full before following it, with no size limit.
         follow_redirects=False,
         max_redirects=MAX_REDIRECTS,
+        # No cookies: one jar shared by every feed grows with each site that sets one, and
+        # httpx copies it and http.cookiejar scans all its domains on every request.
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
     )
-
-
-class _Transport(AiohttpTransport):
-    """httpx-aiohttp's transport, with aiohttp's errors told apart as httpx tells them.
-
-    Its own map calls a refused connection a ConnectTimeout and lets some errors through as
-    aiohttp's (a malformed response); here every aiohttp error becomes the httpx error of the
-    same meaning, so `fetch` classifies them as before. Cookies stay httpx's: aiohttp's jar is
-    a dummy. Bodies come as sent (no decompression: `fetch` inflates them under its cap).
-    """
-
-    def get_client(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self.limits.max_connections or 0,
-            keepalive_timeout=self.limits.keepalive_expiry or 0,
-            ssl=self.ssl_context,
-        )
-        return aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with _as_httpx_errors(request):
-            response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_Stream(response.stream, request),
-            request=request,
-            extensions=response.extensions,
-        )
-
-
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors(self._request):
-            async for chunk in self._stream:
-                yield chunk
-
-    async def aclose(self) -> None:
-        with _as_httpx_errors(self._request):
-            await self._stream.aclose()
-
-
-# Most specific first: the first class the aiohttp error is an instance of wins.
-_AIOHTTP_TO_HTTPX: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
-    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
-    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
-    (aiohttp.ClientConnectorError, httpx.ConnectError),
-    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
-    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
-    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
-    (aiohttp.InvalidURL, httpx.UnsupportedProtocol),
-    (aiohttp.ClientOSError, httpx.ReadError),
-    (aiohttp.ClientError, httpx.NetworkError),
-)
-
-
-@contextlib.contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
-    try:
-        yield
-    except (aiohttp.ClientError, httpx.TransportError) as exc:
-        # httpx-aiohttp raises its own mapping `from` the aiohttp error: map that one again.
-        cause = exc if isinstance(exc, aiohttp.ClientError) else exc.__cause__
-        if not isinstance(cause, aiohttp.ClientError):
-            raise
-        kind = next(h for a, h in _AIOHTTP_TO_HTTPX if isinstance(cause, a))
-        raise kind(str(cause) or type(cause).__name__, request=request) from cause
+    return bind(client, transport)
 
 
 async def fetch(
@@ -195,14 +132,14 @@ async def fetch(
     deadline: float = 30.0,
 ) -> FetchResult:
     """GET `url` (or read the local file it names); see the module doc for the contract."""
-    local = _local_path(url)
+    local = None if url[:4].lower() == "http" else _local_path(url)  # no Path for http(s)
     try:
         # One deadline for the whole exchange: httpx's read timeout applies per read, so a server
         # trickling one byte every half second would otherwise never time out.
         async with asyncio.timeout(deadline):
             if local is not None:
                 return await asyncio.to_thread(_read_local, url, local, etag, max_bytes)
-            return await _fetch_http(client, url, etag, last_modified, max_bytes)
+            return await _fetch_http(client, url, etag, last_modified, max_bytes, deadline)
     except TimeoutError:
         raise TransientError(
             f"{url}: no complete answer within {deadline:g} s", network=True
@@ -219,47 +156,58 @@ async def fetch(
         raise TransientError(f"{url}: {type(exc).__name__}: {exc}", network=network) from None
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
+def _parse_url(url: str) -> httpx.URL:
+    # httpx takes ~20 µs to parse a URL, a seventh of a whole 304 exchange on make_client's
+    # path: each feed's is parsed once (while among the URL_CACHE_SIZE last fetched).
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise PermanentError(f"{url}: not an http(s) URL or absolute path")
+    return httpx.URL(url)
+
+
 async def _fetch_http(
     client: httpx.AsyncClient,
     url: str,
     etag: str | None,
     last_modified: str | None,
     max_bytes: int,
+    deadline: float,
 ) -> FetchResult:
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise PermanentError(f"{url}: not an http(s) URL or absolute path")
+    target = _parse_url(url)
     headers: dict[str, str] = {}
     # Validators come from a server; one with CR/LF or non-ASCII would make the request invalid.
     if etag and _header_safe(etag):
         headers["If-None-Match"] = etag
     if last_modified and _header_safe(last_modified):
         headers["If-Modified-Since"] = last_modified
-    request = client.build_request("GET", url, headers=headers)
-    seen = {str(request.url)}
+    hops = sender(client, headers, deadline)
+    final_url = str(target)
+    seen = {final_url}
     permanent = False
     permanent_url: str | None = None
     only_permanent_so_far = True
     for _ in range(MAX_REDIRECTS + 1):
-        response = await client.send(request, stream=True, follow_redirects=False)
+        response = await hops.send(target)
         try:
-            nxt = response.next_request
+            nxt = hops.redirect(target, response)
             if nxt is None:
+                moved = (permanent, permanent_url)
                 return await _finish(
-                    response, url, etag, last_modified, max_bytes, permanent, permanent_url
+                    response, final_url, url, etag, last_modified, max_bytes, moved
                 )
-            target = str(nxt.url)
-            if nxt.url.scheme not in ("http", "https"):
-                raise PermanentError(f"{url}: redirected off http(s), to {target}")
-            if target in seen:
-                raise PermanentError(f"{url}: redirect loop at {target}")
-            seen.add(target)
+            location = str(nxt)
+            if nxt.scheme not in ("http", "https"):
+                raise PermanentError(f"{url}: redirected off http(s), to {location}")
+            if location in seen:
+                raise PermanentError(f"{url}: redirect loop at {location}")
+            seen.add(location)
             if response.status_code in (301, 308):
                 permanent = True
                 if only_permanent_so_far:
-                    permanent_url = target
+                    permanent_url = location
             else:
                 only_permanent_so_far = False
-            request = nxt
+            target, final_url = nxt, location
         finally:
             # The redirect's own body is never read.
             await response.aclose()
@@ -267,13 +215,13 @@ async def _fetch_http(
 
 
 async def _finish(
-    response: httpx.Response,
+    response: Response,
+    final_url: str,
     url: str,
     etag: str | None,
     last_modified: str | None,
     max_bytes: int,
-    permanent: bool,
-    permanent_url: str | None,
+    moved: tuple[bool, str | None],
 ) -> FetchResult:
     status = response.status_code
     headers = response.headers
@@ -286,10 +234,12 @@ async def _finish(
             etag=new_etag,
             last_modified=new_last_modified,
             content_type=headers.get("content-type"),
-            final_url=str(response.url),
-            permanent_redirect=permanent,
-            permanent_url=permanent_url,
-            headers=MappingProxyType({k: headers[k] for k in KEPT_HEADERS if k in headers}),
+            final_url=final_url,
+            permanent_redirect=moved[0],
+            permanent_url=moved[1],
+            headers=MappingProxyType(
+                {k: v for k in KEPT_HEADERS if (v := headers.get(k)) is not None}
+            ),
         )
 
     if status == 304:
@@ -297,7 +247,7 @@ async def _finish(
         return result(
             b"", headers.get("etag") or etag, headers.get("last-modified") or last_modified
         )
-    what = f"{url}: HTTP {status} {_phrase(response)}".rstrip()
+    what = f"{url}: HTTP {status} {_phrase(status)}".rstrip()
     if status in (408, 429) or status >= 500:
         retry_after = retry_after_seconds(
             headers.get("retry-after"), date=headers.get("date"), now=time.time()
@@ -311,7 +261,7 @@ async def _finish(
     return result(body, headers.get("etag"), headers.get("last-modified"))
 
 
-async def _read_body(response: httpx.Response, url: str, max_bytes: int) -> bytes:
+async def _read_body(response: Response, url: str, max_bytes: int) -> bytes:
     too_large = PermanentError(f"{url}: response larger than {_size(max_bytes)}")
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
@@ -371,10 +321,10 @@ def _http_date(value: str) -> float | None:
         return None
 
 
-def _phrase(response: httpx.Response) -> str:
+def _phrase(status: int) -> str:
     # The standard phrase, not the server's: that one is free text from a hostile peer.
     try:
-        return http.HTTPStatus(response.status_code).phrase
+        return http.HTTPStatus(status).phrase
     except ValueError:
         return ""
 

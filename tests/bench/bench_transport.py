@@ -1,21 +1,30 @@
-"""HTTP transport speed: httpx's own AsyncClient pool against the httpx-aiohttp transport.
+"""HTTP transport speed through `fetch`: httpx's own pool, aiohttp's under httpx, and make_client.
 
     python -m tests.bench.bench_transport [--requests N] [--concurrency C] [--rounds R]
 
 Many concurrent small GETs on loopback against the bench's feed server (a separate process,
 tests/bench/serve.py): a 120-byte body (`/tiny`), and a 304 answer to a conditional GET of a
 feed (`/f/<i>` with its ETag), the warm cycle's exchange. Each is measured through
-`monitor.edges.fetch.fetch` (streamed, as the daemon reads) on the same `httpx.AsyncClient`
-API, the only difference being the transport (the aiohttp one as `make_client` builds it);
-rounds alternate between the transports and the best round counts. The machine may be shared:
-the rate per CPU-second of the client process is printed beside the wall-clock rate, and is
-the steadier of the two. Prints a table and writes JSON (--json PATH).
+`monitor.edges.fetch.fetch` (streamed, as the daemon reads) with the same headers and timeout;
+the clients differ in the transport and in the path a request takes:
+
+- `httpx (httpcore pool)`: httpx's default transport, through `AsyncClient.send`;
+- `httpx-aiohttp`: that package's transport, through `AsyncClient.send` (only when it is
+  installed: the project no longer depends on it);
+- `AiohttpTransport, send`: monitor.edges.transport's, through `AsyncClient.send`;
+- `make_client`: the same transport as `make_client` builds it, where `fetch` goes straight to
+  it (`transport.sender`), past httpx's Request, Response, auth and redirect machinery.
+
+Rounds alternate between the clients and the best round counts. The machine may be shared: the
+rate per CPU-second of the client process is printed beside the wall-clock rate, and is the
+steadier of the two. Prints a table and writes JSON (--json PATH).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import sys
 import time
@@ -26,6 +35,7 @@ from typing import Any
 import httpx
 
 from monitor.edges.fetch import ACCEPT, USER_AGENT, fetch, make_client
+from monitor.edges.transport import AiohttpTransport
 from tests.bench.procs import FeedServerProcess
 
 
@@ -33,21 +43,40 @@ def _headers() -> dict[str, str]:
     return {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
 
 
+def _limits(max_connections: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+
+
 def httpx_default(max_connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections)  # fmt: skip
+    limits = _limits(max_connections)
     return httpx.AsyncClient(headers=_headers(), limits=limits, timeout=30.0)
 
 
 def httpx_aiohttp(max_connections: int) -> httpx.AsyncClient:
-    """What `make_client` builds (the httpx-aiohttp transport, errors mapped as httpx's)."""
+    from httpx_aiohttp import AiohttpTransport as Theirs  # optional: not a dependency
+
+    transport = Theirs(limits=_limits(max_connections))
+    return httpx.AsyncClient(headers=_headers(), transport=transport, timeout=30.0)
+
+
+def aiohttp_send(max_connections: int) -> httpx.AsyncClient:
+    """make_client's transport in a client `fetch` does not bypass: every request is `send`'s."""
+    transport = AiohttpTransport(limits=_limits(max_connections))
+    return httpx.AsyncClient(headers=_headers(), transport=transport, timeout=30.0)
+
+
+def from_make_client(max_connections: int) -> httpx.AsyncClient:
     return make_client(timeout=30.0, max_connections=max_connections)
 
 
 CLIENTS: dict[str, Callable[[int], httpx.AsyncClient]] = {
     "httpx (httpcore pool)": httpx_default,
-    "make_client (aiohttp)": httpx_aiohttp,
+    "httpx-aiohttp": httpx_aiohttp,
+    "AiohttpTransport, send": aiohttp_send,
+    "make_client": from_make_client,
 }
+if importlib.util.find_spec("httpx_aiohttp") is None:
+    del CLIENTS["httpx-aiohttp"]
 
 
 async def _round(
