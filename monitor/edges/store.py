@@ -222,16 +222,16 @@ class Store:
                 match_rows = [_match_row(i, m, now) for i, (_, found, _, _) in hits for m in found]
                 if match_rows:
                     conn.execute(insert_ignore(conn, matches), match_rows)
-                placed = [(i, article, fp) for i, (article, _, _, fp) in hits]
-                story_ids = assign_stories(conn, placed, now, clustering.window)
-                queued = sum(
-                    queue_alerts(conn, i, story, plans, now, clustering.edit_every)
-                    for (i, (_, _, plans, _)), story in zip(hits, story_ids, strict=True)
-                )
                 new = len(inserted)
                 if new and reschedule is not None:
                     record = replace(record, **reschedule(new))
                 record_outcomes(conn, [(feed_id, record, now)], seen=new)
+                # Last, under the story lock until the commit: stories, then their alerts.
+                placed = [(i, article, fp) for i, (article, _, _, fp) in hits]
+                story_ids = assign_stories(conn, placed, now, clustering.window)
+                stories = zip(hits, story_ids, strict=True)
+                alerting = [(i, story, plans) for (i, (_, _, plans, _)), story in stories]
+                queued = queue_alerts(conn, alerting, now, clustering.edit_every)
         return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
 
     @staticmethod

@@ -22,21 +22,29 @@ can no longer be joined, and the index stays the size of three days of stories.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from monitor.core.model import AlertPlan, Article
 from monitor.core.story import THRESHOLD as STORY_THRESHOLD
 from monitor.core.story import Fingerprint, band_keys, similarity, vetoed
 from monitor.edges.db import insert_rows_ignore, one_of, unavailable_as_transient
 from monitor.edges.schema import PENDING, SENT, SKIPPED, alerts, articles, stories, story_keys
-
-#: The advisory lock key that serialises story assignment on PostgreSQL ("stories" in ASCII).
-_STORY_LOCK = 0x73746F72696573
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,70 +62,159 @@ def assign_stories(
     window: timedelta,
 ) -> list[int]:
     """The story of each (article id, article, fingerprint), in order; the articles are
-    already inserted. Called last in the ingest transaction, so the lock below is held for
-    the story statements and the commit only."""
+    already inserted. Called last in the ingest transaction: the lock below is held to the
+    commit, so the work under it is a handful of statements for the whole batch."""
     if not placed:
         return []
+    fps = [fp for _, _, fp in placed if fp is not None]
     if conn.dialect.name == "postgresql":
-        # Two copies ingested at the same moment by two polls (or two workers) would each
-        # find no story under READ COMMITTED and open two. One story assignment at a time:
-        # held to the end of this ingest's transaction. SQLite serialises writers anyway.
-        conn.execute(_LOCK)
-    story_ids = [_assign(conn, article, fp, now, window) for _, article, fp in placed]
+        _lock(conn, fps)
+    known = _candidates(conn, fps, now - window)
+    # A story is ranked (0, id) when it exists and (1, n) when this batch opens it as its
+    # n-th: ties go to the lower rank, the older story, the one analysts already saw.
+    chosen: list[_Rank] = []
+    opened: list[tuple[Article, Fingerprint | None]] = []
+    for _, article, fp in placed:
+        rank = _best(fp, known) if fp is not None else None
+        if rank is None:
+            rank = (1, len(opened))
+            opened.append((article, fp))
+            if fp is not None:
+                for key in band_keys(fp):
+                    known.setdefault(key, {})[rank] = fp
+        chosen.append(rank)
+    sizes = Counter(chosen)
+    new_ids = _open(conn, opened, [sizes[(1, n)] for n in range(len(opened))], now)
+    grown = [{"s_id": rank[1], "n": n, "seen": now} for rank, n in sizes.items() if rank[0] == 0]
+    if grown:
+        conn.execute(_GROW, grown)
+    story_ids = [new_ids[n] if new else n for new, n in chosen]
     conn.execute(
         _SET_STORY, [{"a_id": a, "s_id": s} for (a, _, _), s in zip(placed, story_ids, strict=True)]
     )
     return story_ids
 
 
-_LOCK = select(func.pg_advisory_xact_lock(_STORY_LOCK))
+#: (0, story id) for a story in the database, (1, n) for the n-th this batch opens.
+_Rank = tuple[int, int]
+
+#: Above this many band keys a batch locks story assignment whole, not key by key: each
+#: advisory lock takes a slot of PostgreSQL's shared lock table (max_locks_per_transaction x
+#: max_connections, 6,400 by default), and a first poll of a large feed could fill it.
+MAX_KEY_LOCKS = 512
+_KEYS_CLASS = 0x73746F72  # "stor": the class id of the band-key locks
+_ALL_CLASS = 0x73746F61  # "stoa": the class id of the lock on story assignment as a whole
+_LOCK_ALL = select(func.pg_advisory_xact_lock(_ALL_CLASS, 0))
+_SHARE_ALL = select(func.pg_advisory_xact_lock_shared(_ALL_CLASS, 0))
+# unnest keeps the array's order and count() makes every row evaluated, in that order.
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(:cls, k)) FROM unnest(CAST(:keys AS integer[])) AS k"
+)
+
+
+def _lock(conn: Connection, fps: Sequence[Fingerprint]) -> None:
+    """Serialise this batch's story assignment with any other that could touch its stories.
+
+    Two copies ingested at the same moment by two polls (or two workers) would each find no
+    story under READ COMMITTED and open two. A copy can only join a story it shares a band
+    key with, so each batch locks its band keys (held to the end of the transaction, taken
+    in one sorted order, so two batches cannot deadlock) after a shared lock on the whole:
+    batches with no key in common go on side by side, and the few batches with too many keys
+    take the whole lock exclusively instead. SQLite serialises writers anyway.
+    """
+    keys = sorted({_lock_id(key) for fp in fps for key in band_keys(fp)})
+    if not keys:
+        return  # no fingerprint: such articles open stories of their own, joined by nothing
+    if len(keys) > MAX_KEY_LOCKS:
+        conn.execute(_LOCK_ALL)
+        return
+    conn.execute(_SHARE_ALL)
+    conn.execute(_LOCK_KEYS, {"cls": _KEYS_CLASS, "keys": keys})
+
+
+def _lock_id(key: int) -> int:
+    """A band key (63 bits) folded into the signed 32-bit object id of an advisory lock."""
+    folded = (key ^ (key >> 32)) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
+
+
 _SET_STORY = (
     update(articles).where(articles.c.id == bindparam("a_id")).values(story_id=bindparam("s_id"))
 )
 _GROW = (
     update(stories)
     .where(stories.c.id == bindparam("s_id"))
-    .values(articles=stories.c.articles + 1, last_seen_at=bindparam("seen"))
+    .values(articles=stories.c.articles + bindparam("n"), last_seen_at=bindparam("seen"))
 )
 
 
-def _assign(
-    conn: Connection, article: Article, fp: Fingerprint | None, now: datetime, window: timedelta
-) -> int:
-    story_id = _best_candidate(conn, fp, now - window) if fp is not None else None
-    if story_id is not None:
-        conn.execute(_GROW, {"s_id": story_id, "seen": now})
-        return story_id
-    story_id = conn.execute(
-        insert(stories).returning(stories.c.id),
-        {"signature": fp.encode() if fp is not None else None, "title": article.title[:1000],
-         "articles": 1, "created_at": now, "last_seen_at": now},
-    ).scalar_one()  # fmt: skip
-    if fp is not None:
-        rows = [{"key": k, "story_id": story_id, "created_at": now} for k in band_keys(fp)]
-        insert_rows_ignore(conn, story_keys, rows, ())
-    return int(story_id)
+def _candidates(
+    conn: Connection, fps: Sequence[Fingerprint], since: datetime
+) -> dict[int, dict[_Rank, Fingerprint]]:
+    """Band key -> the stories created since `since` that have it, for every band key of
+    `fps`: two indexed queries for the whole batch, however many stories there are."""
+    keys = sorted({key for fp in fps for key in band_keys(fp)})
+    if not keys:
+        return {}
+    pairs = conn.execute(
+        select(story_keys.c.key, story_keys.c.story_id)
+        .join(stories, story_keys.c.story_id == stories.c.id)
+        .where(one_of(conn, story_keys.c.key, keys), stories.c.created_at >= since)
+    ).all()
+    ids = sorted({story_id for _, story_id in pairs})
+    signatures = dict(
+        conn.execute(
+            select(stories.c.id, stories.c.signature).where(one_of(conn, stories.c.id, ids))
+        ).all()
+    ) if ids else {}  # fmt: skip
+    known: dict[int, dict[_Rank, Fingerprint]] = {}
+    for key, story_id in pairs:
+        signature = signatures.get(story_id)
+        if signature is not None:
+            known.setdefault(key, {})[(0, story_id)] = _decode(signature)
+    return known
 
 
-def _best_candidate(conn: Connection, fp: Fingerprint, since: datetime) -> int | None:
-    query = (
-        select(stories.c.id, stories.c.signature)
-        .join(story_keys, story_keys.c.story_id == stories.c.id)
-        .where(one_of(conn, story_keys.c.key, band_keys(fp)), stories.c.created_at >= since)
-        .distinct()
-    )
-    best: tuple[float, int] | None = None
-    for story_id, signature in conn.execute(query):
-        if signature is None:
-            continue
-        other = _decode(signature)
+def _best(fp: Fingerprint, known: dict[int, dict[_Rank, Fingerprint]]) -> _Rank | None:
+    """The most similar story at or above the threshold, not vetoed; None if there is none."""
+    candidates: dict[_Rank, Fingerprint] = {}
+    for key in band_keys(fp):
+        candidates.update(known.get(key, {}))
+    best: tuple[float, _Rank] | None = None
+    for rank, other in candidates.items():
         score = similarity(fp, other)
         if score < STORY_THRESHOLD or vetoed(fp, other):
             continue
-        # Ties go to the older story: the one analysts already saw.
-        if best is None or (score, -story_id) > (best[0], -best[1]):
-            best = (score, story_id)
+        if best is None or score > best[0] or (score == best[0] and rank < best[1]):
+            best = (score, rank)
     return best[1] if best is not None else None
+
+
+def _open(
+    conn: Connection,
+    opened: Sequence[tuple[Article, Fingerprint | None]],
+    sizes: Sequence[int],
+    now: datetime,
+) -> list[int]:
+    """Insert the stories a batch opens (with how many of its articles each has); their ids,
+    in order, and their band keys stored so that later copies find them."""
+    if not opened:
+        return []
+    rows = [
+        {"signature": fp.encode() if fp is not None else None, "title": article.title[:1000],
+         "articles": size, "created_at": now, "last_seen_at": now}
+        for (article, fp), size in zip(opened, sizes, strict=True)
+    ]  # fmt: skip
+    stmt = insert(stories).returning(stories.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in conn.scalars(stmt, rows)]
+    keys = [
+        {"key": key, "story_id": story_id, "created_at": now}
+        for story_id, (_, fp) in zip(ids, opened, strict=True)
+        if fp is not None
+        for key in band_keys(fp)
+    ]
+    insert_rows_ignore(conn, story_keys, keys, ())
+    return ids
 
 
 @functools.lru_cache(maxsize=4096)
@@ -128,15 +225,13 @@ def _decode(signature: str) -> Fingerprint:
 
 def queue_alerts(
     conn: Connection,
-    article_id: int,
-    story_id: int,
-    plans: Sequence[AlertPlan],
+    placed: Sequence[tuple[int, int, Sequence[AlertPlan]]],
     now: datetime,
     edit_every: timedelta,
 ) -> int:
-    """Queue the alerts of a new article of `story_id`; returns how many new alerts."""
-    if not plans:
-        return 0
+    """Queue the alerts of new articles, each (article id, story id, plans); returns how many
+    new alerts. A plan whose story already has an alert for its destination (from before, or
+    from an earlier article of this batch) is folded into that alert instead."""
     rows = [
         {
             "article_id": article_id,
@@ -150,12 +245,19 @@ def queue_alerts(
             "next_attempt_at": p.next_attempt_at,
             "created_at": now,
         }
+        for article_id, story_id, plans in placed
         for p in plans
     ]
-    created = {row[0] for row in insert_rows_ignore(conn, alerts, rows, ("destination",))}
-    for plan in plans:
-        if plan.destination not in created:
-            _join_alert(conn, story_id, plan, now, edit_every)
+    if not rows:
+        return 0
+    created = {
+        (int(row[0]), row[1])
+        for row in insert_rows_ignore(conn, alerts, rows, ("article_id", "destination"))
+    }
+    for article_id, story_id, plans in placed:
+        for plan in plans:
+            if (article_id, plan.destination) not in created:
+                _join_alert(conn, story_id, plan, now, edit_every)
     return len(created)
 
 

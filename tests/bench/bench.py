@@ -136,17 +136,11 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
-    """This machine's PostgreSQL server processes (the bench's database is one of theirs)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().startswith("postgres"):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, every process: /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_peak_mb(pid: int) -> float:
@@ -283,13 +277,14 @@ async def daemon_phases(
         prof = args.profile
 
         box: list[Timed] = []
-        others = {"parse processes": rt.parser.pids(), "PostgreSQL": postgres_pids()}
-        before = {name: cpu_seconds(pids) for name, pids in others.items()}
+        workers, machine = cpu_seconds(rt.parser.pids()), machine_cpu_seconds()
         with timed(box):
             reports = await profiled(
                 prof and prof / "cold.prof", lambda: poll(rt, ids, args.concurrency)
             )
-        elsewhere = {name: cpu_seconds(pids) - before[name] for name, pids in others.items()}
+        # The rest of the machine's CPU: PostgreSQL, the feed server, anything else running.
+        elsewhere = {"parse processes": cpu_seconds(rt.parser.pids()) - workers,
+                     "whole machine": machine_cpu_seconds() - machine}  # fmt: skip
         errors = [r for r in reports if r.error]
         if errors:
             log.warning("cold cycle: %d feeds failed, first: %s", len(errors), errors[0].error)

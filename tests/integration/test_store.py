@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
+from monitor.core.story import Fingerprint, band_keys, fingerprint
 from monitor.edges.outbox import Outbox
 from monitor.edges.outcomes import PollRecord
 from monitor.edges.schema import alerts, articles, matches, metadata, stories
 from monitor.edges.store import FeedDef, Store
+from monitor.edges.stories import MAX_KEY_LOCKS, assign_stories
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)
@@ -233,3 +237,45 @@ def test_many_outcomes_are_recorded_at_once(fed: Store) -> None:
     assert rows["f5"].operator_told_at == later
     assert all(rows[f"f{i}"].last_polled_at == later for i in range(6))
     assert rows["a"].last_polled_at is None
+
+
+def _story_article(n: int, words: str) -> tuple[int, Article, Fingerprint | None]:
+    article = Article(feed_id="a", guid=f"s{n}", url=None, title=words, summary=words)
+    return n, article, fingerprint(article.title, article.summary)
+
+
+_WIRE = "Chinese warships and aircraft encircled Taiwan on Monday in exercises Beijing called"
+_OTHER = "Greenland's parliament debated fishing quotas and a new airport runway in Nuuk today"
+
+
+def test_story_locks_hold_back_only_batches_that_share_band_keys(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's advisory locks; SQLite has one writer at a time")
+    window = timedelta(hours=72)
+    with engine.connect() as holder, engine.connect() as other:
+        holder.begin()
+        assign_stories(holder, [_story_article(1, _WIRE)], NOW, window)
+        with other.begin():  # nothing in common: goes through while the holder holds its keys
+            other.execute(text("SET LOCAL lock_timeout = '5s'"))
+            assign_stories(other, [_story_article(2, _OTHER)], NOW, window)
+        with pytest.raises(OperationalError, match="lock timeout"), other.begin():
+            other.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            assign_stories(other, [_story_article(3, _WIRE + " officials said")], NOW, window)
+        holder.rollback()
+
+
+def test_a_batch_with_too_many_band_keys_locks_story_assignment_whole(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's advisory locks; SQLite has one writer at a time")
+    window = timedelta(hours=72)
+    rng = random.Random(5)
+    texts = [" ".join(f"w{rng.randrange(10**6)}" for _ in range(30)) for _ in range(12)]
+    many = [_story_article(n, words) for n, words in enumerate(texts)]
+    assert len({k for _, _, fp in many if fp for k in band_keys(fp)}) > MAX_KEY_LOCKS
+    with engine.connect() as holder, engine.connect() as other:
+        holder.begin()
+        assign_stories(holder, many, NOW, window)
+        with pytest.raises(OperationalError, match="lock timeout"), other.begin():
+            other.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            assign_stories(other, [_story_article(99, _WIRE)], NOW, window)
+        holder.rollback()
