@@ -14,41 +14,23 @@ How a term matches (both sides folded by `monitor.core.fold`):
 * `near`/`within` keeps an occurrence only if a near term occurs within that many words,
   either side, in the same field.
 
-Cost per article does not grow with the number of terms: each token of the text costs a dict
-lookup for whole-word terms and one lookup per distinct prefix length for prefix terms.
-Substring terms are searched one by one; there are few of them in practice.
+Cost per article does not grow with the number of terms. A gate (`monitor.core.scan`) first
+rules out, with a few set operations on the article's words, every article in which no `any`
+term can occur: most of them. The others are scanned token by token: each token costs a dict
+lookup for whole-word terms and one per distinct prefix length for prefix terms, and substring
+terms are looked up by length from each position of a no-space run.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
-from monitor.core.fold import (
-    TOKEN,
-    arabic_stems,
-    fold,
-    fold_cased,
-    fold_offsets,
-    gap_key,
-    nfc,
-    to_original,
-)
+from monitor.core.fold import TOKEN, fold_cased
 from monitor.core.languages import primary_language
 from monitor.core.model import FIELDS, Article, Hit, Term, Watchlist, WatchlistMatch
+from monitor.core.scan import FieldScan, Found, Occ, Scanner
 from monitor.core.terms import CompiledTerm, Pattern, Terms, compile_pattern, compile_term
-
-
-@dataclass(frozen=True, slots=True)
-class _Occ:
-    """One occurrence of a pattern in a field: token span and folded character span."""
-
-    field: str
-    first: int
-    last: int
-    start: int
-    end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,53 +42,17 @@ class _CompiledWatchlist:
     fields: frozenset[str]
 
 
-@dataclass
-class _FieldScan:
-    """One field of one article: original and folded text, tokens, lazily the offset map."""
-
-    text: str
-    folded: str
-    spans: list[tuple[int, int]]
-    runs: set[int]  # indices of the tokens that are runs of a no-space script
-    _offsets: list[int] | None = None
-    _starts: list[int] = field(default_factory=list)
-
-    def offsets(self) -> list[int]:
-        if self._offsets is None:
-            self._offsets = fold_offsets(self.text)
-        return self._offsets
-
-    def token_at(self, pos: int) -> int:
-        if not self._starts:
-            self._starts = [s for s, _ in self.spans]
-        return max(bisect_right(self._starts, pos) - 1, 0)
-
-    def original(self, start: int, end: int) -> tuple[int, int]:
-        return to_original(self.offsets(), start, end)
-
-
 class Matcher:
     """Compiled watchlists. Immutable after construction, so safe to share and to swap whole."""
 
     def __init__(self, watchlists: Iterable[Watchlist]) -> None:
         self._patterns: list[Pattern] = []
         self._pids: dict[Pattern, int] = {}
-        self._first: dict[str, list[int]] = {}
-        self._prefix: dict[str, list[int]] = {}
-        self._substrings: dict[str, list[int]] = {}
         self._watchlists = tuple(self._compile(wl) for wl in sorted(watchlists, key=lambda w: w.id))
-        self._prefix_lengths = sorted({len(k) for k in self._prefix})
-        self._gate_length = self._prefix_lengths[0] if self._prefix_lengths else 1
-        self._prefix_gate = {k[: self._gate_length] for k in self._prefix}
-        # Substring terms are looked up by length in a hash table, from each position of a
-        # no-space-script run (and each word start, for terms that begin in Latin letters).
-        # pyahocorasick was measured here at 332 µs per 1.5 KB text with 1,000 CJK terms
-        # against 2.6 µs with one: its nodes search their children linearly, and CJK gives
-        # the root thousands of them. Lookups by length stay flat as terms grow.
-        self._sub_lengths = sorted({len(k) for k in self._substrings}, reverse=True)
-        self._sub_gate_length = min(self._sub_lengths, default=1)
-        self._sub_gate = {k[: self._sub_gate_length] for k in self._substrings}
         self._fields = frozenset().union(*(c.fields for c in self._watchlists))
+        # Only `any` terms are gated: without an `any` hit no other term decides anything.
+        gated = {pid for c in self._watchlists for pid in c.any.by_pid}
+        self._scanner = Scanner(self._patterns, gated)
 
     @property
     def watchlists(self) -> tuple[Watchlist, ...]:
@@ -122,12 +68,6 @@ class Matcher:
         pid = len(self._patterns)
         self._patterns.append(pattern)
         self._pids[pattern] = pid
-        if pattern.substring is not None:
-            self._substrings.setdefault(pattern.substring, []).append(pid)
-        elif pattern.words and pattern.prefixes[0]:
-            self._prefix.setdefault(pattern.words[0], []).append(pid)
-        elif pattern.words:
-            self._first.setdefault(pattern.words[0], []).append(pid)
         return pid
 
     def _compile(self, wl: Watchlist) -> _CompiledWatchlist:
@@ -143,115 +83,22 @@ class Matcher:
             fields=frozenset(wl.fields or FIELDS),
         )
 
-    # -- scanning ----------------------------------------------------------------------------
-
-    def _scan_field(self, name: str, scan: _FieldScan, found: dict[int, list[_Occ]]) -> None:
-        folded, spans = scan.folded, scan.spans
-        words = [folded[s:e] for s, e in spans]
-        for i, word in enumerate(words):
-            self._lookup(name, word, i, words, scan, found)
-            if "\u0600" <= word[0] <= "\u06ff":  # Arabic: proclitics glued to the word
-                for stem in arabic_stems(word):
-                    self._lookup(name, stem, i, words, scan, found)
-        if self._substrings:
-            self._scan_substrings(name, scan, found)
-
-    def _scan_substrings(self, name: str, scan: _FieldScan, found: dict[int, list[_Occ]]) -> None:
-        folded, gate, width = scan.folded, self._sub_gate, self._sub_gate_length
-        for index, (start, end) in enumerate(scan.spans):
-            positions = range(start, end) if index in scan.runs else (start,)
-            for pos in positions:
-                if folded[pos : pos + width] not in gate:
-                    continue
-                for length in self._sub_lengths:
-                    pids = self._substrings.get(folded[pos : pos + length])
-                    if pids is None:
-                        continue
-                    stop = pos + length
-                    occ = _Occ(name, index, scan.token_at(stop - 1), pos, stop)
-                    for pid in pids:
-                        found.setdefault(pid, []).append(occ)
-
-    def _lookup(
-        self,
-        name: str,
-        form: str,
-        i: int,
-        words: Sequence[str],
-        scan: _FieldScan,
-        found: dict[int, list[_Occ]],
-    ) -> None:
-        """Record the whole-word and prefix patterns that start at token i (read as `form`)."""
-        spans = scan.spans
-        first = self._first.get(form)
-        if first is not None:
-            for pid in first:
-                last = self._continue(self._patterns[pid], words, spans, scan.folded, i)
-                if last is not None:
-                    occ = _Occ(name, i, last, spans[i][0], spans[last][1])
-                    found.setdefault(pid, []).append(occ)
-        # One set lookup rules out almost every word before trying each prefix length.
-        if form[: self._gate_length] not in self._prefix_gate:
-            return
-        for length in self._prefix_lengths:
-            if length > len(form):
-                break
-            for pid in self._prefix.get(form[:length], ()):
-                last = self._continue(self._patterns[pid], words, spans, scan.folded, i)
-                if last is not None:
-                    occ = _Occ(name, i, last, spans[i][0], spans[last][1])
-                    found.setdefault(pid, []).append(occ)
-
-    @staticmethod
-    def _continue(
-        pattern: Pattern,
-        words: Sequence[str],
-        spans: Sequence[tuple[int, int]],
-        folded: str,
-        i: int,
-    ) -> int | None:
-        """Index of the last token if the pattern's remaining words follow token i, else None."""
-        count = len(pattern.words)
-        if i + count > len(words):
-            return None
-        for k in range(1, count):
-            word, want = words[i + k], pattern.words[k]
-            if not (word.startswith(want) if pattern.prefixes[k] else word == want):
-                return None
-            if gap_key(folded[spans[i + k - 1][1] : spans[i + k][0]]) != pattern.gaps[k - 1]:
-                return None
-        return i + count - 1
-
     # -- deciding ----------------------------------------------------------------------------
-
-    def _scan(self, article: Article) -> tuple[dict[int, list[_Occ]], dict[str, _FieldScan]]:
-        scans: dict[str, _FieldScan] = {}
-        found: dict[int, list[_Occ]] = {}
-        for name in FIELDS:
-            if name not in self._fields:
-                continue
-            text = nfc(article.text(name))
-            if not text:
-                continue
-            folded = fold(text)
-            spans: list[tuple[int, int]] = []
-            runs: set[int] = set()
-            for m in TOKEN.finditer(folded):
-                if m.lastindex == 1:
-                    runs.add(len(spans))
-                spans.append(m.span())
-            scans[name] = _FieldScan(text, folded, spans, runs)
-            self._scan_field(name, scans[name], found)
-        return found, scans
 
     def match(self, article: Article, *, feed_tags: Collection[str] = ()) -> list[WatchlistMatch]:
         """Every watchlist the article satisfies, sorted by watchlist id."""
+        return self._match(article, feed_tags, gated=True)
+
+    def _match(
+        self, article: Article, feed_tags: Collection[str], *, gated: bool
+    ) -> list[WatchlistMatch]:
+        """`match`; `gated=False` forces the full scan of every article (tests compare both)."""
         candidates = [
             c for c in self._watchlists if _filtered_out(c.wl, article, feed_tags) is None
         ]
         if not candidates:
             return []
-        found, scans = self._scan(article)
+        found, scans = self._scanner.scan(article, self._fields, gated=gated)
         if not found:
             return []
         results = []
@@ -271,7 +118,7 @@ class Matcher:
         reason = _filtered_out(compiled.wl, article, feed_tags)
         if reason is not None:
             return None, reason
-        found, scans = self._scan(article)
+        found, scans = self._scanner.scan(article, self._fields)
         return _decide(compiled, found, scans)
 
 
@@ -291,10 +138,10 @@ def _filtered_out(wl: Watchlist, article: Article, feed_tags: Collection[str]) -
 
 def _occurrences(
     term: CompiledTerm,
-    found: dict[int, list[_Occ]],
-    scans: dict[str, _FieldScan],
+    found: Found,
+    scans: dict[str, FieldScan],
     fields: frozenset[str],
-) -> list[_Occ]:
+) -> list[Occ]:
     occs = _outside_excepts(term, [o for o in found.get(term.pid, ()) if o.field in fields], found)
     if occs and term.cased is not None:
         occs = [o for o in occs if _case_matches(term.cased, scans[o.field], o)]
@@ -304,9 +151,7 @@ def _occurrences(
     return occs
 
 
-def _outside_excepts(
-    term: CompiledTerm, occs: list[_Occ], found: dict[int, list[_Occ]]
-) -> list[_Occ]:
+def _outside_excepts(term: CompiledTerm, occs: list[Occ], found: Found) -> list[Occ]:
     """The occurrences that are not part of one of the term's `except` expressions."""
     if not occs or not term.except_:
         return occs
@@ -316,8 +161,8 @@ def _outside_excepts(
 
 def _near_miss(
     term: CompiledTerm,
-    found: dict[int, list[_Occ]],
-    scans: dict[str, _FieldScan],
+    found: Found,
+    scans: dict[str, FieldScan],
     fields: frozenset[str],
 ) -> str | None:
     """Why a term that does occur in the text did not count, if that is the case."""
@@ -337,7 +182,7 @@ def _near_miss(
 
 
 def _case_matches(
-    cased: tuple[tuple[str, ...], tuple[bool, ...]], scan: _FieldScan, occ: _Occ
+    cased: tuple[tuple[str, ...], tuple[bool, ...]], scan: FieldScan, occ: Occ
 ) -> bool:
     words, prefixes = cased
     start, end = scan.original(occ.start, occ.end)
@@ -350,7 +195,7 @@ def _case_matches(
     )
 
 
-def _inside(occ: _Occ, wider: _Occ) -> bool:
+def _inside(occ: Occ, wider: Occ) -> bool:
     return occ.field == wider.field and wider.start <= occ.start and occ.end <= wider.end
 
 
@@ -359,7 +204,7 @@ def _inside(occ: _Occ, wider: _Occ) -> bool:
 CJK_CHARS_PER_WORD = 2
 
 
-def _distance(a: _Occ, b: _Occ) -> int:
+def _distance(a: Occ, b: Occ) -> int:
     if a.field != b.field:
         return 1 << 30
     if b.first > a.last:
@@ -374,10 +219,10 @@ def _distance(a: _Occ, b: _Occ) -> int:
 
 
 def _decide(
-    compiled: _CompiledWatchlist, found: dict[int, list[_Occ]], scans: dict[str, _FieldScan]
+    compiled: _CompiledWatchlist, found: Found, scans: dict[str, FieldScan]
 ) -> tuple[WatchlistMatch | None, str]:
     fields = compiled.fields
-    hits: dict[str, _Occ] = {}
+    hits: dict[str, Occ] = {}
     for term in compiled.any.present(found):
         occs = _occurrences(term, found, scans, fields)
         if occs:
