@@ -22,8 +22,9 @@ can no longer be joined, and the index stays the size of three days of stories.
 from __future__ import annotations
 
 import functools
+import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,11 +149,29 @@ _GROW = (
 )
 
 
+#: Stories compared in full with an article: those sharing the most band keys with it. A copy
+#: (estimated Jaccard >= 0.5) shares 8 of the 64 bands on average; a story on the same topic
+#: but not the same report shares one or two. Without a bound, a topic with thousands of
+#: stories in the window makes every new article on it cost thousands of comparisons.
+MAX_CANDIDATES = 50
+
+
+def _top(fp: Fingerprint, by_key: Mapping[int, Iterable[_Rank]]) -> list[_Rank]:
+    """The MAX_CANDIDATES stories sharing the most band keys with `fp` (ties: older first)."""
+    counts: Counter[_Rank] = Counter()
+    for key in band_keys(fp):
+        counts.update(iter(by_key.get(key, ())))  # iter: a dict would be read as counts
+    if len(counts) <= MAX_CANDIDATES:
+        return list(counts)
+    return heapq.nsmallest(MAX_CANDIDATES, counts, key=lambda rank: (-counts[rank], rank))
+
+
 def _candidates(
     conn: Connection, fps: Sequence[Fingerprint], since: datetime
 ) -> dict[int, dict[_Rank, Fingerprint]]:
-    """Band key -> the stories created since `since` that have it, for every band key of
-    `fps`: two indexed queries for the whole batch, however many stories there are."""
+    """Band key -> the stories created since `since` that have it and are among some
+    article's candidates (`_top`), with their fingerprints: two indexed queries for the whole
+    batch, however many stories there are."""
     keys = sorted({key for fp in fps for key in band_keys(fp)})
     if not keys:
         return {}
@@ -161,27 +180,30 @@ def _candidates(
         .join(stories, story_keys.c.story_id == stories.c.id)
         .where(one_of(conn, story_keys.c.key, keys), stories.c.created_at >= since)
     ).all()
-    ids = sorted({story_id for _, story_id in pairs})
+    by_key: dict[int, list[_Rank]] = {}
+    for key, story_id in pairs:
+        by_key.setdefault(key, []).append((0, story_id))
+    wanted = sorted({rank[1] for fp in fps for rank in _top(fp, by_key)})
     signatures = dict(
         conn.execute(
-            select(stories.c.id, stories.c.signature).where(one_of(conn, stories.c.id, ids))
+            select(stories.c.id, stories.c.signature).where(one_of(conn, stories.c.id, wanted))
         ).all()
-    ) if ids else {}  # fmt: skip
+    ) if wanted else {}  # fmt: skip
     known: dict[int, dict[_Rank, Fingerprint]] = {}
-    for key, story_id in pairs:
-        signature = signatures.get(story_id)
-        if signature is not None:
-            known.setdefault(key, {})[(0, story_id)] = _decode(signature)
+    for key, ranks in by_key.items():
+        for rank in ranks:
+            signature = signatures.get(rank[1])
+            if signature is not None:
+                known.setdefault(key, {})[rank] = _decode(signature)
     return known
 
 
 def _best(fp: Fingerprint, known: dict[int, dict[_Rank, Fingerprint]]) -> _Rank | None:
-    """The most similar story at or above the threshold, not vetoed; None if there is none."""
-    candidates: dict[_Rank, Fingerprint] = {}
-    for key in band_keys(fp):
-        candidates.update(known.get(key, {}))
+    """The most similar story at or above the threshold, not vetoed, among the article's
+    candidates; None if there is none."""
     best: tuple[float, _Rank] | None = None
-    for rank, other in candidates.items():
+    for rank in _top(fp, known):
+        other = next(known[k][rank] for k in band_keys(fp) if rank in known.get(k, {}))
         score = similarity(fp, other)
         if score < STORY_THRESHOLD or vetoed(fp, other):
             continue
@@ -217,7 +239,7 @@ def _open(
     return ids
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _decode(signature: str) -> Fingerprint:
     # A popular story is a candidate for each of its copies: decode its signature once.
     return Fingerprint.decode(signature)

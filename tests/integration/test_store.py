@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
 from monitor.core.story import Fingerprint, band_keys, fingerprint
+from monitor.edges import stories as stories_module
 from monitor.edges.outbox import Outbox
 from monitor.edges.outcomes import PollRecord
 from monitor.edges.schema import alerts, articles, matches, metadata, stories
@@ -279,3 +280,21 @@ def test_a_batch_with_too_many_band_keys_locks_story_assignment_whole(engine: En
             other.execute(text("SET LOCAL lock_timeout = '100ms'"))
             assign_stories(other, [_story_article(99, _WIRE)], NOW, window)
         holder.rollback()
+
+
+def test_candidates_are_the_stories_sharing_the_most_band_keys() -> None:
+    fp = fingerprint(_WIRE, _WIRE)
+    assert fp is not None
+    keys = band_keys(fp)
+    # Story 7 shares ten keys (a copy), stories 100.. share one each, 200 and 201 two each.
+    by_key: dict[int, list[tuple[int, int]]] = {k: [] for k in keys}
+    for k in keys[:10]:
+        by_key[k].append((0, 7))
+    for n, k in enumerate(keys):
+        by_key[k].append((0, 100 + n))
+    for k in keys[10:12]:
+        by_key[k] += [(0, 201), (0, 200)]
+    top = stories_module._top(fp, by_key)
+    assert len(top) == stories_module.MAX_CANDIDATES
+    assert top[:3] == [(0, 7), (0, 200), (0, 201)]
+    assert top[3:] == [(0, 100 + n) for n in range(stories_module.MAX_CANDIDATES - 3)]
