@@ -81,7 +81,7 @@ def assign_stories(
             rank = (1, len(opened))
             opened.append((article, fp))
             if fp is not None:
-                for key in band_keys(fp):
+                for key in _keys(fp):
                     known.setdefault(key, {})[rank] = fp
         chosen.append(rank)
     sizes = Counter(chosen)
@@ -123,7 +123,7 @@ def _lock(conn: Connection, fps: Sequence[Fingerprint]) -> None:
     batches with no key in common go on side by side, and the few batches with too many keys
     take the whole lock exclusively instead. SQLite serialises writers anyway.
     """
-    keys = sorted({_lock_id(key) for fp in fps for key in band_keys(fp)})
+    keys = sorted({_lock_id(key) for fp in fps for key in _keys(fp)})
     if not keys:
         return  # no fingerprint: such articles open stories of their own, joined by nothing
     if len(keys) > MAX_KEY_LOCKS:
@@ -156,10 +156,10 @@ _GROW = (
 MAX_CANDIDATES = 50
 
 
-def _top(fp: Fingerprint, by_key: Mapping[int, Iterable[_Rank]]) -> list[_Rank]:
-    """The MAX_CANDIDATES stories sharing the most band keys with `fp` (ties: older first)."""
+def _top(keys: Iterable[int], by_key: Mapping[int, Iterable[_Rank]]) -> list[_Rank]:
+    """The MAX_CANDIDATES stories sharing the most of `keys` (ties: older first)."""
     counts: Counter[_Rank] = Counter()
-    for key in band_keys(fp):
+    for key in keys:
         counts.update(iter(by_key.get(key, ())))  # iter: a dict would be read as counts
     if len(counts) <= MAX_CANDIDATES:
         return list(counts)
@@ -172,7 +172,7 @@ def _candidates(
     """Band key -> the stories created since `since` that have it and are among some
     article's candidates (`_top`), with their fingerprints: two indexed queries for the whole
     batch, however many stories there are."""
-    keys = sorted({key for fp in fps for key in band_keys(fp)})
+    keys = sorted({key for fp in fps for key in _keys(fp)})
     if not keys:
         return {}
     pairs = conn.execute(
@@ -183,7 +183,7 @@ def _candidates(
     by_key: dict[int, list[_Rank]] = {}
     for key, story_id in pairs:
         by_key.setdefault(key, []).append((0, story_id))
-    wanted = sorted({rank[1] for fp in fps for rank in _top(fp, by_key)})
+    wanted = sorted({rank[1] for fp in fps for rank in _top(_keys(fp), by_key)})
     signatures = dict(
         conn.execute(
             select(stories.c.id, stories.c.signature).where(one_of(conn, stories.c.id, wanted))
@@ -201,9 +201,13 @@ def _candidates(
 def _best(fp: Fingerprint, known: dict[int, dict[_Rank, Fingerprint]]) -> _Rank | None:
     """The most similar story at or above the threshold, not vetoed, among the article's
     candidates; None if there is none."""
+    keys = _keys(fp)
+    prints: dict[_Rank, Fingerprint] = {}
+    for key in keys:
+        prints.update(known.get(key, {}))
     best: tuple[float, _Rank] | None = None
-    for rank in _top(fp, known):
-        other = next(known[k][rank] for k in band_keys(fp) if rank in known.get(k, {}))
+    for rank in _top(keys, known):
+        other = prints[rank]
         score = similarity(fp, other)
         if score < STORY_THRESHOLD or vetoed(fp, other):
             continue
@@ -233,10 +237,16 @@ def _open(
         {"key": key, "story_id": story_id, "created_at": now}
         for story_id, (_, fp) in zip(ids, opened, strict=True)
         if fp is not None
-        for key in band_keys(fp)
+        for key in _keys(fp)
     ]
     insert_rows_ignore(conn, story_keys, keys, ())
     return ids
+
+
+@functools.lru_cache(maxsize=256)
+def _keys(fp: Fingerprint) -> tuple[int, ...]:
+    # An article's band keys serve its locks, its lookup, its candidates and its story.
+    return tuple(band_keys(fp))
 
 
 @functools.lru_cache(maxsize=1024)

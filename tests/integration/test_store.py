@@ -294,7 +294,7 @@ def test_candidates_are_the_stories_sharing_the_most_band_keys() -> None:
         by_key[k].append((0, 100 + n))
     for k in keys[10:12]:
         by_key[k] += [(0, 201), (0, 200)]
-    top = stories_module._top(fp, by_key)
+    top = stories_module._top(keys, by_key)
     assert len(top) == stories_module.MAX_CANDIDATES
     assert top[:3] == [(0, 7), (0, 200), (0, 201)]
     assert top[3:] == [(0, 100 + n) for n in range(stories_module.MAX_CANDIDATES - 3)]
