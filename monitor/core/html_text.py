@@ -76,6 +76,18 @@ _INLINE_SPACE = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r" ?\n[\n ]*")
 
 
+# A numeric reference past U+10FFFF reads as U+FFFD (HTML5), which html.unescape knows, but it
+# first makes an int of the digits, and CPython refuses more than 4,300 of them (ValueError):
+# one such reference in a description would have failed its whole feed.
+_HUGE_REF = re.compile(r"&#(?:0*[1-9][0-9]{7,}|[xX]0*[1-9a-fA-F][0-9a-fA-F]{6,});?")
+
+
+def _unescape(text: str) -> str:
+    if "&#" in text:
+        text = _HUGE_REF.sub("\ufffd", text)
+    return _html.unescape(text)
+
+
 def html_to_text(html: str, limit: int, *, single_line: bool = False) -> str:
     """The visible text of an HTML fragment, at most `limit` characters (see the module doc)."""
     if limit <= 0 or not html:
@@ -120,11 +132,11 @@ def _html_to_text_slow(html: str, limit: int, *, single_line: bool = False) -> s
             amp = html.rfind("&", cut - 40, cut)
             if amp > i and ";" not in html[amp:cut]:
                 cut = amp
-            budget -= _add(pieces, _html.unescape(html[i:cut]))
+            budget -= _add(pieces, _unescape(html[i:cut]))
             i = cut
             continue
         if end > i:
-            budget -= _add(pieces, _html.unescape(html[i:end]))
+            budget -= _add(pieces, _unescape(html[i:end]))
         if lt < 0:
             break
         i, text, separator = _markup(html, lt)
@@ -346,7 +358,7 @@ def _fast_html_to_text(html: str, limit: int, single_line: bool) -> str | None:
     if text.endswith(_UNREAD):
         return None
     if "&" in text:
-        text = _html.unescape(text)
+        text = _unescape(text)
         if text.count(_LINE) + text.count(_GAP) + text.count(_NOTHING) != tags:
             return None
     text = text.replace(_NOTHING, "").replace(_GAP, " ")

@@ -398,3 +398,20 @@ def test_every_text_of_the_real_corpus_reads_as_the_reference_reads_it() -> None
 
 def test_entry_texts_walks_dicts_and_lists() -> None:
     assert list(entry_texts({"a": ["x", {"b": "y"}], "c": 1})) == ["x", "y"]
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("a &#" + "9" * 5000 + "; b", "a \ufffd b"),  # more digits than CPython makes an int of
+        ("x&#x" + "f" * 6000 + "y", "x\ufffdy"),
+        ("<p>&#" + "1" * 9000, "\ufffd"),
+        ("&#00000065;&#x0000041;", "AA"),  # leading zeros are not a large number
+        ("&#12345678;|&#x1234567;", "\ufffd|\ufffd"),
+    ],
+)
+def test_numeric_references_past_unicode_read_as_the_replacement_character(
+    html: str, text: str
+) -> None:
+    assert html_to_text(html, 20_000) == text
+    assert _html_to_text_slow(html, 20_000) == text
