@@ -3,10 +3,11 @@
 Contract: `assign_stories(conn, placed, now, window)` runs last inside the ingest transaction
 (the caller's connection), for the new articles that matched, each with its fingerprint of
 title and lead (`monitor.core.story`, computed before the transaction). For each it finds
-candidate stories created within `window` through their LSH band
-keys (`story_keys`, indexed: one query, however many stories there are), and joins the most
-similar one at or above the threshold, else opens a new story. The article row gets the story
-id either way; the new story's band keys are stored so that later copies find it.
+the candidate stories created within `window`, the MAX_CANDIDATES sharing the most LSH band
+keys with it (`story_keys`, indexed: one query, however many stories there are) and those an
+earlier article of the batch opened, and joins the most similar one at or above the
+threshold, else opens a new story. The article row gets the story id either way; a new
+story's band keys are stored so that later copies find it.
 
 `queue_alerts(...)` then writes the article's alerts: one per story and destination. A
 destination that already has an alert for the story gets no second one; instead the alert
@@ -24,7 +25,7 @@ from __future__ import annotations
 import functools
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,19 +71,21 @@ def assign_stories(
     fps = [fp for _, _, fp in placed if fp is not None]
     if conn.dialect.name == "postgresql":
         _lock(conn, fps)
-    known = _candidates(conn, fps, now - window)
     # A story is ranked (0, id) when it exists and (1, n) when this batch opens it as its
     # n-th: ties go to the lower rank, the older story, the one analysts already saw.
     chosen: list[_Rank] = []
     opened: list[tuple[Article, Fingerprint | None]] = []
+    batch: dict[int, dict[_Rank, Fingerprint]] = {}  # band key -> stories this batch opened
     for _, article, fp in placed:
-        rank = _best(fp, known) if fp is not None else None
+        rank = None
+        if fp is not None:
+            rank = _best(fp, _stored(conn, _keys(fp), now - window), batch)
         if rank is None:
             rank = (1, len(opened))
             opened.append((article, fp))
             if fp is not None:
                 for key in _keys(fp):
-                    known.setdefault(key, {})[rank] = fp
+                    batch.setdefault(key, {})[rank] = fp
         chosen.append(rank)
     sizes = Counter(chosen)
     new_ids = _open(conn, opened, [sizes[(1, n)] for n in range(len(opened))], now)
@@ -156,57 +159,56 @@ _GROW = (
 MAX_CANDIDATES = 50
 
 
-def _top(keys: Iterable[int], by_key: Mapping[int, Iterable[_Rank]]) -> list[_Rank]:
-    """The MAX_CANDIDATES stories sharing the most of `keys` (ties: older first)."""
-    counts: Counter[_Rank] = Counter()
-    for key in keys:
-        counts.update(iter(by_key.get(key, ())))  # iter: a dict would be read as counts
+def _stored(
+    conn: Connection, keys: Sequence[int], since: datetime
+) -> dict[_Rank, tuple[int, Fingerprint]]:
+    """The stories created since `since` that share the most of `keys` (at most
+    MAX_CANDIDATES; ties: older first), each with how many it shares and its fingerprint.
+    The database counts (one indexed query): a popular topic's keys may have thousands of
+    stories, and none of those rows needs to leave it."""
+    shared = func.count().label("shared")
+    top = (
+        select(story_keys.c.story_id, shared)
+        .where(one_of(conn, story_keys.c.key, keys), story_keys.c.created_at >= since)
+        .group_by(story_keys.c.story_id)
+        .order_by(shared.desc(), story_keys.c.story_id)
+        .limit(MAX_CANDIDATES)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(top.c.story_id, top.c.shared, stories.c.signature).join(
+            stories, stories.c.id == top.c.story_id
+        )
+    )
+    return {
+        (0, story_id): (count, _decode(signature))
+        for story_id, count, signature in rows
+        if signature is not None
+    }
+
+
+def _top(counts: Mapping[_Rank, int]) -> list[_Rank]:
+    """The MAX_CANDIDATES stories sharing the most band keys (ties: older first)."""
     if len(counts) <= MAX_CANDIDATES:
         return list(counts)
     return heapq.nsmallest(MAX_CANDIDATES, counts, key=lambda rank: (-counts[rank], rank))
 
 
-def _candidates(
-    conn: Connection, fps: Sequence[Fingerprint], since: datetime
-) -> dict[int, dict[_Rank, Fingerprint]]:
-    """Band key -> the stories created since `since` that have it and are among some
-    article's candidates (`_top`), with their fingerprints: two indexed queries for the whole
-    batch, however many stories there are."""
-    keys = sorted({key for fp in fps for key in _keys(fp)})
-    if not keys:
-        return {}
-    pairs = conn.execute(
-        select(story_keys.c.key, story_keys.c.story_id)
-        .join(stories, story_keys.c.story_id == stories.c.id)
-        .where(one_of(conn, story_keys.c.key, keys), stories.c.created_at >= since)
-    ).all()
-    by_key: dict[int, list[_Rank]] = {}
-    for key, story_id in pairs:
-        by_key.setdefault(key, []).append((0, story_id))
-    wanted = sorted({rank[1] for fp in fps for rank in _top(_keys(fp), by_key)})
-    signatures = dict(
-        conn.execute(
-            select(stories.c.id, stories.c.signature).where(one_of(conn, stories.c.id, wanted))
-        ).all()
-    ) if wanted else {}  # fmt: skip
-    known: dict[int, dict[_Rank, Fingerprint]] = {}
-    for key, ranks in by_key.items():
-        for rank in ranks:
-            signature = signatures.get(rank[1])
-            if signature is not None:
-                known.setdefault(key, {})[rank] = _decode(signature)
-    return known
-
-
-def _best(fp: Fingerprint, known: dict[int, dict[_Rank, Fingerprint]]) -> _Rank | None:
+def _best(
+    fp: Fingerprint,
+    stored: Mapping[_Rank, tuple[int, Fingerprint]],
+    batch: Mapping[int, Mapping[_Rank, Fingerprint]],
+) -> _Rank | None:
     """The most similar story at or above the threshold, not vetoed, among the article's
-    candidates; None if there is none."""
-    keys = _keys(fp)
-    prints: dict[_Rank, Fingerprint] = {}
-    for key in keys:
-        prints.update(known.get(key, {}))
+    candidates (stored ones, and those its batch opened); None if there is none."""
+    counts = {rank: count for rank, (count, _) in stored.items()}
+    prints = {rank: other for rank, (_, other) in stored.items()}
+    for key in _keys(fp):
+        for rank, other in batch.get(key, {}).items():
+            counts[rank] = counts.get(rank, 0) + 1
+            prints[rank] = other
     best: tuple[float, _Rank] | None = None
-    for rank in _top(keys, known):
+    for rank in _top(counts):
         other = prints[rank]
         score = similarity(fp, other)
         if score < STORY_THRESHOLD or vetoed(fp, other):

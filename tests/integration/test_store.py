@@ -17,7 +17,7 @@ from monitor.core.story import Fingerprint, band_keys, fingerprint
 from monitor.edges import stories as stories_module
 from monitor.edges.outbox import Outbox
 from monitor.edges.outcomes import PollRecord
-from monitor.edges.schema import alerts, articles, matches, metadata, stories
+from monitor.edges.schema import alerts, articles, matches, metadata, stories, story_keys
 from monitor.edges.store import FeedDef, Store
 from monitor.edges.stories import MAX_KEY_LOCKS, assign_stories
 
@@ -283,18 +283,38 @@ def test_a_batch_with_too_many_band_keys_locks_story_assignment_whole(engine: En
 
 
 def test_candidates_are_the_stories_sharing_the_most_band_keys() -> None:
+    # Story 7 shares ten keys (a copy), 200 and 201 two each, 100.. one each; (1, 0) was
+    # opened by the batch itself and shares two.
+    counts = {(0, 7): 10, (0, 201): 2, (0, 200): 2, (1, 0): 2}
+    counts |= {(0, 100 + n): 1 for n in range(60)}
+    top = stories_module._top(counts)
+    assert len(top) == stories_module.MAX_CANDIDATES
+    assert top[:4] == [(0, 7), (0, 200), (0, 201), (1, 0)]
+    assert top[4:] == [(0, 100 + n) for n in range(stories_module.MAX_CANDIDATES - 4)]
+
+
+def test_the_database_counts_shared_band_keys(engine: Engine) -> None:
+    # 60 stories share one band key with the article, one shares all of them: that one is a
+    # candidate however many others there are.
     fp = fingerprint(_WIRE, _WIRE)
     assert fp is not None
     keys = band_keys(fp)
-    # Story 7 shares ten keys (a copy), stories 100.. share one each, 200 and 201 two each.
-    by_key: dict[int, list[tuple[int, int]]] = {k: [] for k in keys}
-    for k in keys[:10]:
-        by_key[k].append((0, 7))
-    for n, k in enumerate(keys):
-        by_key[k].append((0, 100 + n))
-    for k in keys[10:12]:
-        by_key[k] += [(0, 201), (0, 200)]
-    top = stories_module._top(keys, by_key)
-    assert len(top) == stories_module.MAX_CANDIDATES
-    assert top[:3] == [(0, 7), (0, 200), (0, 201)]
-    assert top[3:] == [(0, 100 + n) for n in range(stories_module.MAX_CANDIDATES - 3)]
+    with engine.begin() as conn:
+        ids = [
+            conn.scalar(
+                stories.insert().returning(stories.c.id),
+                {"signature": fp.encode(), "title": f"t{n}", "articles": 1,
+                 "created_at": NOW, "last_seen_at": NOW},
+            )
+            for n in range(61)
+        ]  # fmt: skip
+        rows = [{"key": keys[n % 64], "story_id": i, "created_at": NOW} for n, i in enumerate(ids)]
+        rows += [{"key": k, "story_id": ids[-1], "created_at": NOW} for k in keys]
+        conn.execute(
+            story_keys.insert(),
+            [dict(r) for r in {(r["key"], r["story_id"]): r for r in rows}.values()],
+        )
+        found = stories_module._stored(conn, keys, NOW - timedelta(hours=1))
+        assert len(found) == stories_module.MAX_CANDIDATES
+        assert found[(0, ids[-1])][0] == 64
+        assert stories_module._stored(conn, keys, NOW + timedelta(hours=1)) == {}
