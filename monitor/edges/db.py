@@ -182,12 +182,12 @@ def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
 def relaxed_commit(conn: Connection) -> None:
     """Let this PostgreSQL transaction commit without waiting for its WAL flush.
 
-    For the transactions that record what a poll brought (articles, matches, alerts, and the
-    feed's validators, all together): a server crash within the WAL writer's delay (a few
-    hundred ms) loses the transaction whole, which is as if the poll never happened, and the
-    next poll brings the same articles again. Anything that acts on them later (a delivery
-    marking an alert sent) commits synchronously, and its flush covers this commit too. The
-    poll stops waiting on the disk, and the story lock is held for less.
+    For transactions that record what a poll brought and hold nothing a deliverer could act
+    on (articles that matched nothing, a feed's validators and schedule): a server crash
+    within the WAL writer's delay (a few hundred ms) loses such a transaction whole, as if the
+    poll had not happened, and the next poll brings the same articles again. A transaction
+    that queues or updates an alert commits as usual: another worker could send that alert
+    before the flush, and a crash would then bring it back to be sent twice.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(_SYNC_OFF)

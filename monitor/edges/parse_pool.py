@@ -75,9 +75,12 @@ class _Worker:
     async def start(cls) -> _Worker:
         # No MONITOR_* variables: the worker needs none, and they carry the secrets.
         env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+        # A session of its own: Ctrl-C in a terminal signals the daemon, which stops its
+        # workers in order, not every worker in the middle of a parse.
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor.edges.parse_worker",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            start_new_session=True,
         )  # fmt: skip
         worker = cls(process)
         try:
@@ -138,6 +141,8 @@ class ParsePool:
         self._all: set[_Worker] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
+        self._starts = 0  # workers being started
+        self._closed = False
 
     def pids(self) -> list[int]:
         """The worker processes' ids, for measuring them."""
@@ -147,6 +152,7 @@ class ParsePool:
         """Start the workers (in the background unless `wait`); whether any is running."""
         if self.workers and not self._started:
             self._started = True
+            self._starts += self.workers
             self._spawn(*(self._add_worker() for _ in range(self.workers)))
         if wait:
             await asyncio.gather(*self._tasks)
@@ -159,17 +165,26 @@ class ParsePool:
             task.add_done_callback(self._tasks.discard)
 
     async def _add_worker(self) -> None:
+        """Start one worker (`_starts` was counted up for it)."""
         try:
             worker = await _Worker.start()
         except (OSError, WorkerDied, TimeoutError) as exc:
             log.warning("a parse worker could not start (%s: %s)", type(exc).__name__, exc)
-            if not self._all and not any(t is not asyncio.current_task() for t in self._tasks):
-                log.warning("no parse worker is running: parsing in a thread")
-                self.workers = 0
-                self._idle.put_nowait(None)
+            worker = None
+        finally:
+            self._starts -= 1
+        if worker is not None and not self._closed:
+            self._all.add(worker)
+            self._idle.put_nowait(worker)
             return
-        self._all.add(worker)
-        self._idle.put_nowait(worker)
+        if worker is not None:
+            await worker.stop()
+        if not self._all and not self._starts:
+            # None running and none coming: wake every parse waiting for one, to a thread.
+            if not self._closed:
+                log.warning("no parse worker is running: parsing in a thread")
+            self.workers = 0
+            self._idle.put_nowait(None)
 
     async def parse(
         self, body: bytes, *, feed_id: str, url: str, content_type: str | None,
@@ -205,21 +220,32 @@ class ParsePool:
     async def _take(self) -> _Worker | None:
         """An idle worker, waiting for one if all are busy; None: parse in a thread (none
         has started yet, or none can run)."""
-        if not self._all and self._idle.empty():
-            return None
-        worker = await self._idle.get()
-        if worker is None:
-            self._idle.put_nowait(None)  # for the next one waiting
-        return worker
+        while True:
+            if not self._all and self._idle.empty():
+                return None
+            worker = await self._idle.get()
+            if worker is None:
+                self._idle.put_nowait(None)  # for the next one waiting
+                return None
+            if worker.process.returncode is None:
+                return worker
+            self._lose(worker)  # died while idle (the OOM killer): not this body's doing
 
     def _lose(self, worker: _Worker) -> None:
         self._all.discard(worker)
-        self._spawn(worker.stop(), self._add_worker())
+        self._spawn(worker.stop())
+        if not self._closed:
+            self._starts += 1
+            self._spawn(self._add_worker())
 
     async def aclose(self) -> None:
+        """Stop the workers; parses after this run in a thread."""
+        self._closed = True
         await asyncio.gather(*self._tasks, return_exceptions=True)
         workers, self._all = list(self._all), set()
+        self.workers = 0
         await asyncio.gather(*(w.stop() for w in workers))
+        self._idle.put_nowait(None)
 
 
 def _result(reply: tuple[object, ...], url: str) -> ParsedFeed:

@@ -16,6 +16,7 @@ frames are pickles because both ends are this program: nothing else writes to th
 from __future__ import annotations
 
 import pickle
+import signal
 import struct
 import sys
 import traceback
@@ -73,11 +74,19 @@ def answer(request: bytes) -> tuple[Any, ...]:
 
 
 def main() -> int:
+    # The daemon ends a worker by closing its stdin, after the parse in hand: a SIGTERM or
+    # SIGINT meant for the whole service (systemd's stop, Ctrl-C) must not cut a parse short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(frame(READY))
     stdout.flush()
     while (request := read_frame(stdin)) is not None:
-        stdout.write(frame(pickle.dumps(answer(request), protocol=pickle.HIGHEST_PROTOCOL)))
+        try:
+            reply = pickle.dumps(answer(request), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an answer that does not pickle is a bug, not a dead worker
+            reply = pickle.dumps(("bug", traceback.format_exc(limit=5)))
+        stdout.write(frame(reply))
         stdout.flush()
     return 0
 

@@ -212,7 +212,6 @@ class Store:
                 planned[gkey] = (article, found, plans, fp)
             rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in fresh]
             with conn.begin():
-                relaxed_commit(conn)
                 inserted: list[tuple[int, str]] = []
                 for start in range(0, len(rows), _BATCH):
                     batch = rows[start : start + _BATCH]
@@ -232,6 +231,9 @@ class Store:
                 stories = zip(hits, story_ids, strict=True)
                 alerting = [(i, story, plans) for (i, (_, _, plans, _)), story in stories]
                 queued = queue_alerts(conn, alerting, now, clustering.edit_every)
+                if not hits:
+                    # Nothing here can be delivered: no need to wait for the disk (see db).
+                    relaxed_commit(conn)
         return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
 
     @staticmethod

@@ -89,7 +89,11 @@ def assign_stories(
         chosen.append(rank)
     sizes = Counter(chosen)
     new_ids = _open(conn, opened, [sizes[(1, n)] for n in range(len(opened))], now)
-    grown = [{"s_id": rank[1], "n": n, "seen": now} for rank, n in sizes.items() if rank[0] == 0]
+    # Rows are locked in story id order here and below (alerts): two batches with no band key
+    # in common may still join the same stories, and must not take their rows crosswise.
+    grown = [
+        {"s_id": rank[1], "n": n, "seen": now} for rank, n in sorted(sizes.items()) if rank[0] == 0
+    ]
     if grown:
         conn.execute(_GROW, grown)
     story_ids = [new_ids[n] if new else n for new, n in chosen]
@@ -104,8 +108,8 @@ _Rank = tuple[int, int]
 
 #: Above this many band keys a batch locks story assignment whole, not key by key: each
 #: advisory lock takes a slot of PostgreSQL's shared lock table (max_locks_per_transaction x
-#: max_connections, 6,400 by default), and a first poll of a large feed could fill it.
-MAX_KEY_LOCKS = 512
+#: max_connections, 6,400 by default), and a first poll of large feeds could fill it.
+MAX_KEY_LOCKS = 256
 _KEYS_CLASS = 0x73746F72  # "stor": the class id of the band-key locks
 _ALL_CLASS = 0x73746F61  # "stoa": the class id of the lock on story assignment as a whole
 _LOCK_ALL = select(func.pg_advisory_xact_lock(_ALL_CLASS, 0))
@@ -265,7 +269,9 @@ def queue_alerts(
 ) -> int:
     """Queue the alerts of new articles, each (article id, story id, plans); returns how many
     new alerts. A plan whose story already has an alert for its destination (from before, or
-    from an earlier article of this batch) is folded into that alert instead."""
+    from an earlier article of this batch) is folded into that alert instead. Alert rows are
+    taken in story order (see `assign_stories`); within a story the first article wins."""
+    placed = sorted(placed, key=lambda p: (p[1], p[0]))
     rows = [
         {
             "article_id": article_id,

@@ -349,7 +349,19 @@ async def poll_feeds(
         async with polite.slot(url):
             return host_of(url) is not None, await _attempt(rt, spec, row, url, polls)
 
-    done = await asyncio.gather(*(one(s) for s in specs))
+    # Every poll runs to its end even when one fails on the database, and what was recorded
+    # so far is written before the error goes up: the caller releases these claims next.
+    results = await asyncio.gather(*(one(s) for s in specs), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        unwritten = len(polls.pending)
+        try:
+            await polls.flush()
+        except DatabaseUnavailable:
+            log.warning("%d poll outcomes could not be written; those feeds stay due",
+                        unwritten)  # fmt: skip
+        raise failures[0]
+    done = [r for r in results if not isinstance(r, BaseException)]
     outcomes: list[Outcome] = [
         "network" if isinstance(got, _Held) else got.outcome for remote, got in done if remote
     ]
