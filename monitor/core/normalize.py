@@ -2,15 +2,9 @@
 
 Contract (pure: no I/O, no clock, no environment):
 
-- `html_to_text(html, limit)`: the visible text of an HTML fragment. The contents of script,
-  style, head, template (and the other raw-text elements: iframe, noembed, noframes) are dropped
-  entirely, comments and declarations too; block elements and <br> become line breaks, table
-  cells spaces; character references are decoded; runs of whitespace become one space, blank
-  lines disappear; control characters other than "\\n" are removed; the result is at most `limit`
-  characters, cut at a word boundary when one is near, with "…" marking the cut.
-- `plain_text(s, limit)`: the same clean-up for text that is already text (an RSS title declared
-  text/plain): no tags are stripped and no entities decoded, so `A & B <script>` stays exactly that.
-- Both take `single_line=True` to fold line breaks into spaces (titles).
+- `html_to_text(html, limit)` and `plain_text(s, limit)`: feed HTML and text as clean plain
+  text; they live in `monitor.core.html_text` (whose docstring is their contract) and are
+  re-exported here, where the rest of the project imports them from.
 - `to_utc(value)`: an aware UTC datetime from a feedparser `time.struct_time` (which is UTC), a
   naive datetime (taken as UTC), an aware datetime, or an ISO-8601 / RFC 3339 / RFC 822 string;
   None for anything else, for garbage, and for dates outside [1970, 2200).
