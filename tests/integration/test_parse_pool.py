@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from monitor.core.errors import NotAFeed
+from monitor.edges.parse import ParsedFeed
 from monitor.edges.parse_pool import ParsePool, default_workers
 from monitor.edges.parse_worker import prepare
 from tests.bench.corpus import feed
@@ -24,9 +26,17 @@ def _bodies() -> list[bytes]:
     ]
 
 
-async def _parse(pool: ParsePool, body: bytes, lang: str | None = None) -> object:
+async def _parse(pool: ParsePool, body: bytes, lang: str | None = None) -> ParsedFeed:
     return await pool.parse(body, feed_id="f", url="https://example.org/feed",
                             content_type=None, lang_hint=lang)  # fmt: skip
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ParsePool]:
+    """A pool of one worker, not started yet; closed after the test."""
+    pool = ParsePool(1)
+    yield pool
+    await pool.aclose()
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1), (3, 2), (8, 4), (64, 4)])
@@ -34,65 +44,47 @@ def test_default_workers_leave_a_core_to_the_daemon(cpus: int, workers: int) -> 
     assert default_workers(cpus) == workers
 
 
-async def test_workers_parse_exactly_as_in_process() -> None:
-    pool = ParsePool(1)
-    try:
-        assert await pool.start(wait=True)
-        for body in _bodies():
-            local = prepare(body, feed_id="f", url="https://example.org/feed",
-                            content_type=None, lang_hint=None)  # fmt: skip
-            assert await _parse(pool, body) == local
-    finally:
-        await pool.aclose()
+async def test_workers_parse_exactly_as_in_process(pool: ParsePool) -> None:
+    assert await pool.start(wait=True)
+    for body in _bodies():
+        local = prepare(body, feed_id="f", url="https://example.org/feed",
+                        content_type=None, lang_hint=None)  # fmt: skip
+        assert await _parse(pool, body) == local
 
 
-async def test_a_feed_error_keeps_its_kind_and_message() -> None:
-    pool = ParsePool(1)
-    try:
-        await pool.start(wait=True)
-        with pytest.raises(NotAFeed, match="HTML"):
-            await _parse(pool, b"<!doctype html><html><body><p>Hello</p></body></html>")
-        # The worker is still there for the next feed.
-        assert (await _parse(pool, feed(1, 3, 1))).articles  # type: ignore[attr-defined]
-    finally:
-        await pool.aclose()
+async def test_a_feed_error_keeps_its_kind_and_message(pool: ParsePool) -> None:
+    await pool.start(wait=True)
+    with pytest.raises(NotAFeed, match="HTML"):
+        await _parse(pool, b"<!doctype html><html><body><p>Hello</p></body></html>")
+    # The worker is still there for the next feed.
+    assert (await _parse(pool, feed(1, 3, 1))).articles
 
 
-async def test_a_killed_worker_is_replaced_and_the_parse_goes_through() -> None:
-    pool = ParsePool(1)
-    try:
-        await pool.start(wait=True)
-        (before,) = pool.pids()
-        os.kill(before, signal.SIGKILL)
-        parsed = await _parse(pool, feed(2, 4, 1))
-        assert len(parsed.articles) == 4  # type: ignore[attr-defined]
-        await pool.start(wait=True)  # the replacement's start, begun in the background
-        (after,) = pool.pids()
-        assert after != before
-    finally:
-        await pool.aclose()
+async def test_a_killed_worker_is_replaced_and_the_parse_goes_through(pool: ParsePool) -> None:
+    await pool.start(wait=True)
+    (before,) = pool.pids()
+    os.kill(before, signal.SIGKILL)
+    parsed = await _parse(pool, feed(2, 4, 1))
+    assert len(parsed.articles) == 4
+    await pool.start(wait=True)  # the replacement's start, begun in the background
+    (after,) = pool.pids()
+    assert after != before
 
 
-async def test_first_parses_do_not_wait_for_the_workers() -> None:
-    pool = ParsePool(1)
-    try:
-        parsed = await _parse(pool, feed(3, 2, 1))  # no worker is up yet: a thread parses
-        assert len(parsed.articles) == 2  # type: ignore[attr-defined]
-        assert await pool.start(wait=True)
-    finally:
-        await pool.aclose()
+async def test_first_parses_do_not_wait_for_the_workers(pool: ParsePool) -> None:
+    parsed = await _parse(pool, feed(3, 2, 1))  # no worker is up yet: a thread parses
+    assert len(parsed.articles) == 2
+    assert await pool.start(wait=True)
 
 
-async def test_workers_get_no_monitor_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_workers_get_no_monitor_variables(
+    pool: ParsePool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MONITOR_TELEGRAM_TOKEN", "123:secret-token")
-    pool = ParsePool(1)
-    try:
-        await pool.start(wait=True)
-        (pid,) = pool.pids()
-        environ = await asyncio.to_thread(Path(f"/proc/{pid}/environ").read_bytes)
-        assert b"secret-token" not in environ and b"MONITOR_" not in environ
-    finally:
-        await pool.aclose()
+    await pool.start(wait=True)
+    (pid,) = pool.pids()
+    environ = await asyncio.to_thread(Path(f"/proc/{pid}/environ").read_bytes)
+    assert b"secret-token" not in environ and b"MONITOR_" not in environ
 
 
 async def test_close_stops_the_workers() -> None:

@@ -110,7 +110,7 @@ TRICKY = [
     "&#x2b0;<p>&#x2b1;<td>&#x2b2;<b>&#x2b3;&#688;",
     "Þórdís <b>Guðlaugur</b> Ðỏ \u02b0<p>\u02b1<td>\u02b2<b>\u02b3 x",
     "<p>x\u02b3",
-    # A decimal reference too long for int(): the two paths fail alike.
+    # A decimal reference too long for int(): both paths read it as U+FFFD.
     "a &#" + "1" * 5000 + "; b",
     "a <b>&#" + "1" * 5000 + "</b> b",
     # Tag ends, as _skip_tag reads them.
