@@ -219,8 +219,7 @@ class Store:
                     inserted.extend((int(row[0]), str(row[1])) for row in done)
                 hits = [(i, planned[g]) for i, g in sorted(inserted) if planned[g][1]]
                 match_rows = [_match_row(i, m, now) for i, (_, found, _, _) in hits for m in found]
-                if match_rows:
-                    conn.execute(insert_ignore(conn, matches), match_rows)
+                insert_rows_ignore(conn, matches, match_rows, ())
                 new = len(inserted)
                 if new and reschedule is not None:
                     record = replace(record, **reschedule(new))

@@ -45,7 +45,7 @@ from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
 from monitor.edges.outcomes import PollRecord
-from monitor.edges.store import FeedRow, Plan
+from monitor.edges.store import FeedRow, Plan, Store
 from monitor.edges.stories import Clustering
 from monitor.pipeline.polite import Politeness, host_of
 from monitor.pipeline.runtime import Runtime
@@ -143,8 +143,8 @@ class PollLog:
     their outcomes are written; a crash before a flush leaves those feeds due, polled again.
     """
 
-    def __init__(self, rt: Runtime, size: int = 256) -> None:
-        self.rt = rt
+    def __init__(self, store: Store, size: int = 256) -> None:
+        self.store = store
         self.size = size
         self.pending: list[tuple[str, PollRecord, datetime]] = []
 
@@ -156,7 +156,7 @@ class PollLog:
     async def flush(self) -> None:
         batch, self.pending = self.pending, []
         if batch:
-            await asyncio.to_thread(self.rt.store.record_polls, batch)
+            await asyncio.to_thread(self.store.record_polls, batch)
 
 
 async def _attempt(
@@ -341,7 +341,7 @@ async def poll_feeds(
         defaults.per_host_spacing,
     )
 
-    polls = PollLog(rt)
+    polls = PollLog(rt.store)
 
     async def one(spec: FeedSpec) -> tuple[bool, PollReport | _Held]:
         row = rows.get(spec.id)
