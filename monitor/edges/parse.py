@@ -36,6 +36,7 @@ from monitor.core.errors import MonitorError, NotAFeed
 from monitor.core.languages import primary_language
 from monitor.core.model import Article
 from monitor.core.normalize import html_to_text, plain_text, to_utc
+from monitor.core.prepare import Prepared
 from monitor.edges.fastparse import parse_fast
 from monitor.edges.xmlguard import defuse, drop_bad_char_refs, gunzip, wide_to_utf8
 
@@ -74,6 +75,9 @@ class ParsedFeed:
     ttl_seconds: int | None = None
     #: Which reader produced it: "lxml" (the fast path), "feedparser" or "json".
     parser: str = ""
+    #: `articles` prepared (`core.prepare`), in the same order; `parse_feed` leaves it empty,
+    #: `parse_worker.prepare` fills it.
+    prepared: tuple[Prepared, ...] = ()
 
 
 def parse_feed(

@@ -3,11 +3,15 @@ spare, in a thread when it has not.
 
 Contract:
 
-- `ParsePool(workers)`; `await pool.parse(body, feed_id=, url=, content_type=, lang_hint=)`
-  returns what `parse_worker.prepare` returns (the parsed feed, languages guessed) and raises
-  what it raises (`NotAFeed`, `PermanentError`). With `workers=0` it runs in a thread of the
-  loop's default executor; otherwise in one of `workers` processes
-  (`python -m monitor.edges.parse_worker`), and the result comes back pickled. The processes
+- `ParsePool(workers)`; `await pool.parse(body, feed_id=, url=, content_type=, lang_hint=,
+  matcher=, feed_tags=)` returns what `parse_worker.prepare` returns (the parsed feed, languages
+  guessed, every entry prepared: `ParsedFeed.prepared`) and raises what it raises (`NotAFeed`,
+  `PermanentError`). With `workers=0` it runs in a thread of the loop's default executor, and
+  leaves the matching to the daemon (`Prepared.matches` None: see `core.prepare`); otherwise
+  in one of `workers` processes, which match with `matcher`'s watchlists
+  (`python -m monitor.edges.parse_worker`), and the result comes back pickled. A worker is
+  sent the watchlists before its first parse with a matcher it has not seen (once per config
+  reload, not once per feed). The processes
   start at the first parse (or `start()`); until one has said it is ready (a second or so of
   imports) parses run in a thread, so a short `--once` run never waits for them, and where
   processes cannot start at all threads it is, with a warning. `aclose()` stops them. A pool
@@ -38,9 +42,10 @@ import os
 import pickle
 import struct
 import sys
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 
 from monitor.core.errors import NotAFeed, PermanentError
+from monitor.core.match import Matcher
 from monitor.edges.parse import ParsedFeed
 from monitor.edges.parse_worker import READY, frame, prepare
 
@@ -70,6 +75,7 @@ class WorkerDied(Exception):
 class _Worker:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
+        self.version: int | None = None  # of the watchlists it holds
 
     @classmethod
     async def start(cls) -> _Worker:
@@ -143,6 +149,10 @@ class ParsePool:
         self._started = False
         self._starts = 0  # workers being started
         self._closed = False
+        # The matcher the workers are told about, its version, and the request telling them.
+        self._matcher: Matcher | None = None
+        self._version = 0
+        self._watchlists = b""
 
     def pids(self) -> list[int]:
         """The worker processes' ids, for measuring them."""
@@ -188,17 +198,23 @@ class ParsePool:
 
     async def parse(
         self, body: bytes, *, feed_id: str, url: str, content_type: str | None,
-        lang_hint: str | None,
+        lang_hint: str | None, matcher: Matcher | None = None, feed_tags: Collection[str] = (),
     ) -> ParsedFeed:  # fmt: skip
         await self.start()
-        request = pickle.dumps((body, feed_id, url, content_type, lang_hint))
+        version, tell = (None, b"") if matcher is None else self._version_of(matcher)
+        request = pickle.dumps(
+            ("parse", body, feed_id, url, content_type, lang_hint, version, tuple(feed_tags))
+        )
         for attempt in (1, 2):
             worker = await self._take()
             if worker is None:
+                # No core to spare: the daemon matches what is new, later (core.prepare).
                 return await asyncio.to_thread(prepare, body, feed_id=feed_id, url=url,
                                                content_type=content_type,
                                                lang_hint=lang_hint)  # fmt: skip
             try:
+                if version is not None and worker.version != version:
+                    await _tell(worker, version, tell)
                 reply = await worker.ask(request)
             except WorkerDied as exc:
                 log.error("feed %s: %s; starting a new one", feed_id, exc)
@@ -216,6 +232,16 @@ class ParsePool:
             self._idle.put_nowait(worker)
             return _result(reply, url)
         raise AssertionError("unreachable")
+
+    def _version_of(self, matcher: Matcher) -> tuple[int, bytes]:
+        """The version of `matcher`'s watchlists, and the request that tells a worker them."""
+        if matcher is not self._matcher:
+            self._matcher = matcher
+            self._version += 1
+            self._watchlists = pickle.dumps(
+                ("watchlists", self._version, matcher.watchlists), protocol=pickle.HIGHEST_PROTOCOL
+            )
+        return self._version, self._watchlists
 
     async def _take(self) -> _Worker | None:
         """An idle worker, waiting for one if all are busy; None: parse in a thread (none
@@ -246,6 +272,15 @@ class ParsePool:
         self.workers = 0
         await asyncio.gather(*(w.stop() for w in workers))
         self._idle.put_nowait(None)
+
+
+async def _tell(worker: _Worker, version: int, request: bytes) -> None:
+    """Send `worker` the watchlists of `version`. One that cannot compile them (a bug) is
+    said once, and then parses with keys only: the daemon matches in its place."""
+    reply = await worker.ask(request)
+    if reply[0] != "ok":
+        log.error("a parse worker could not compile the watchlists: %s", reply[-1])
+    worker.version = version
 
 
 def _result(reply: tuple[object, ...], url: str) -> ParsedFeed:

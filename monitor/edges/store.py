@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, literal, select, union_all, update
 
-from monitor.core.dedupe import guid_key, url_key
 from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
-from monitor.core.story import Fingerprint, fingerprint
+from monitor.core.prepare import Prepared
 from monitor.edges.db import (
     insert_ignore,
     insert_rows_ignore,
@@ -78,15 +77,14 @@ class FeedRow:
     operator_told_at: datetime | None
 
 
-#: Given a genuinely new article: the watchlists it matched, and the alerts to queue for it.
-Plan = Callable[[Article], tuple[list[WatchlistMatch], list[AlertPlan]]]
+#: Given a genuinely new article: the article matched (`core.prepare.complete`: `matches` set,
+#: and the fingerprint when it matched), and the alerts to queue for it.
+Plan = Callable[[Prepared], tuple[Prepared, list[AlertPlan]]]
 
 
 #: Given how many articles were new: the schedule fields (next_poll_at, interval_s,
 #: items_per_day) to write instead of the record's.
 Reschedule = Callable[[int], Mapping[str, Any]]
-#: A fresh article, the watchlists it matched, its alerts, its story fingerprint if matched.
-_Planned = tuple[Article, list[WatchlistMatch], list[AlertPlan], Fingerprint | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +177,7 @@ class Store:
     def ingest(
         self,
         feed_id: str,
-        items: Sequence[Article],
+        items: Sequence[Prepared],
         plan: Plan,
         record: PollRecord,
         now: datetime,
@@ -193,42 +191,40 @@ class Store:
         articles get no story: they can never alert. `reschedule(new)`, when given and some
         articles were new, replaces the record's schedule (it was made before "new" was known).
 
-        What is plainly known already is dropped in a read first; matching and fingerprints
-        are computed outside any transaction; then one write transaction inserts (the insert
-        has the last word on "new"), and the story lock is taken last, for the story
-        statements and the commit only.
+        `items` come with their dedupe keys (`core.prepare`); what is plainly known already is
+        dropped in a read first; `plan` matches the rest, where the parse worker has not,
+        outside any transaction; then one write transaction inserts (the insert has the last
+        word on "new"), and the story lock is taken last, for the story statements and the
+        commit only.
         """
-        keyed: dict[str, tuple[Article, str | None]] = {}
-        for article in items:
-            gkey = guid_key(article.guid)
-            keyed.setdefault(gkey, (article, url_key(article.url)))
+        keyed: dict[str, Prepared] = {}
+        for item in items:
+            keyed.setdefault(item.guid_key, item)
         with unavailable_as_transient(self.engine), self.engine.connect() as conn:
             fresh = self._unseen(conn, feed_id, keyed)
             conn.rollback()  # ends the read: no snapshot is held while matching
-            planned: dict[str, _Planned] = {}
-            for gkey, (article, _) in fresh:
-                found, plans = plan(article)
-                fp = fingerprint(article.title, article.summary) if found else None
-                planned[gkey] = (article, found, plans, fp)
-            rows = [_article_row(feed_id, gkey, ukey, a, now) for gkey, (a, ukey) in fresh]
+            planned = {item.guid_key: plan(item) for item in fresh}
+            rows = [_article_row(feed_id, item, now) for item in fresh]
             with conn.begin():
                 inserted: list[tuple[int, str]] = []
                 for start in range(0, len(rows), _BATCH):
                     batch = rows[start : start + _BATCH]
                     done = insert_rows_ignore(conn, articles, batch, ("id", "guid_key"))
                     inserted.extend((int(row[0]), str(row[1])) for row in done)
-                hits = [(i, planned[g]) for i, g in sorted(inserted) if planned[g][1]]
-                match_rows = [_match_row(i, m, now) for i, (_, found, _, _) in hits for m in found]
+                hits = [(i, planned[g]) for i, g in sorted(inserted) if planned[g][0].matches]
+                match_rows = [
+                    _match_row(i, m, now) for i, (item, _) in hits for m in item.matches or ()
+                ]
                 insert_rows_ignore(conn, matches, match_rows, ())
                 new = len(inserted)
                 if new and reschedule is not None:
                     record = replace(record, **reschedule(new))
                 record_outcomes(conn, [(feed_id, record, now)], seen=new)
                 # Last, under the story lock until the commit: stories, then their alerts.
-                placed = [(i, article, fp) for i, (article, _, _, fp) in hits]
+                placed = [(i, item.article, item.fingerprint) for i, (item, _) in hits]
                 story_ids = assign_stories(conn, placed, now, clustering.window)
                 stories = zip(hits, story_ids, strict=True)
-                alerting = [(i, story, plans) for (i, (_, _, plans, _)), story in stories]
+                alerting = [(i, story, plans) for (i, (_, plans)), story in stories]
                 queued = queue_alerts(conn, alerting, now, clustering.edit_every)
                 if not hits:
                     # Nothing here can be delivered: no need to wait for the disk (see db).
@@ -236,41 +232,55 @@ class Store:
         return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
 
     @staticmethod
-    def _unseen(
-        conn: Connection, feed_id: str, keyed: dict[str, tuple[Article, str | None]]
-    ) -> list[tuple[str, tuple[Article, str | None]]]:
+    def _unseen(conn: Connection, feed_id: str, keyed: dict[str, Prepared]) -> list[Prepared]:
         """Drop what is plainly known before matching; the insert still has the last word."""
         if not keyed:
             return []
         gkeys = list(keyed)
-        ukeys = [u for _, u in keyed.values() if u is not None]
-        known_g: set[str] = set()
-        known_u: set[str] = set()
-        for start in range(0, len(gkeys), _BATCH):
-            chunk = gkeys[start : start + _BATCH]
-            known_g.update(
-                conn.scalars(
-                    select(articles.c.guid_key).where(
-                        articles.c.feed_id == feed_id, one_of(conn, articles.c.guid_key, chunk)
-                    )
-                )
-            )
-        for start in range(0, len(ukeys), _BATCH):
-            chunk = ukeys[start : start + _BATCH]
-            known_u.update(
-                conn.scalars(
-                    select(articles.c.url_key).where(one_of(conn, articles.c.url_key, chunk))
-                )
-            )
+        ukeys = [item.url_key for item in keyed.values() if item.url_key is not None]
+        known_g, known_u = _known(conn, feed_id, gkeys, ukeys)
         seen_urls: set[str] = set()
         fresh = []
-        for gkey, (article, ukey) in keyed.items():
+        for gkey, item in keyed.items():
+            ukey = item.url_key
             if gkey in known_g or (ukey is not None and (ukey in known_u or ukey in seen_urls)):
                 continue
             if ukey is not None:
                 seen_urls.add(ukey)
-            fresh.append((gkey, (article, ukey)))
+            fresh.append(item)
         return fresh
+
+
+def _known(
+    conn: Connection, feed_id: str, gkeys: list[str], ukeys: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which of the GUID keys the feed has stored, and which of the URL keys any feed has."""
+    if conn.dialect.name == "postgresql":
+        # One round trip: the keys travel as arrays, whatever their number.
+        guid_known = select(literal("g"), articles.c.guid_key).where(
+            articles.c.feed_id == feed_id, one_of(conn, articles.c.guid_key, gkeys)
+        )
+        url_known = select(literal("u"), articles.c.url_key).where(
+            one_of(conn, articles.c.url_key, ukeys)
+        )
+        known: dict[str, set[str]] = {"g": set(), "u": set()}
+        for kind, key in conn.execute(union_all(guid_known, url_known)):
+            known[kind].add(key)
+        return known["g"], known["u"]
+    known_g: set[str] = set()
+    known_u: set[str] = set()
+    for start in range(0, len(gkeys), _BATCH):
+        chunk = gkeys[start : start + _BATCH]
+        query = select(articles.c.guid_key).where(
+            articles.c.feed_id == feed_id, articles.c.guid_key.in_(chunk)
+        )
+        known_g.update(conn.scalars(query))
+    for start in range(0, len(ukeys), _BATCH):
+        chunk = ukeys[start : start + _BATCH]
+        known_u.update(
+            conn.scalars(select(articles.c.url_key).where(articles.c.url_key.in_(chunk)))
+        )
+    return known_g, known_u
 
 
 def _match_row(article_id: int, m: WatchlistMatch, now: datetime) -> dict[str, Any]:
@@ -280,11 +290,11 @@ def _match_row(article_id: int, m: WatchlistMatch, now: datetime) -> dict[str, A
     }  # fmt: skip
 
 
-def _article_row(
-    feed_id: str, gkey: str, ukey: str | None, a: Article, now: datetime
-) -> dict[str, Any]:
+def _article_row(feed_id: str, item: Prepared, now: datetime) -> dict[str, Any]:
+    a = item.article
     return {
-        "feed_id": feed_id, "guid_key": gkey, "url_key": ukey, "guid": a.guid, "url": a.url,
+        "feed_id": feed_id, "guid_key": item.guid_key, "url_key": item.url_key, "guid": a.guid,
+        "url": a.url,
         "title": a.title, "summary": a.summary, "content": a.content, "tags": list(a.tags),
         "lang": a.lang, "author": a.author, "published_at": a.published_at, "fetched_at": now,
     }  # fmt: skip

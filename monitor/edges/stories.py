@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Text,
     bindparam,
     delete,
     func,
@@ -45,7 +46,7 @@ from sqlalchemy import (
 from monitor.core.model import AlertPlan, Article
 from monitor.core.story import THRESHOLD as STORY_THRESHOLD
 from monitor.core.story import Fingerprint, band_keys, similarity, vetoed
-from monitor.edges.db import insert_rows_ignore, one_of, unavailable_as_transient
+from monitor.edges.db import insert_rows_ignore, int_array, unavailable_as_transient
 from monitor.edges.schema import PENDING, SENT, SKIPPED, alerts, articles, stories, story_keys
 
 
@@ -76,10 +77,12 @@ def assign_stories(
     chosen: list[_Rank] = []
     opened: list[tuple[Article, Fingerprint | None]] = []
     batch: dict[int, dict[_Rank, Fingerprint]] = {}  # band key -> stories this batch opened
+    # What the database holds does not change while the batch is placed: one lookup for all.
+    stored = iter(_stored(conn, fps, now - window))
     for _, article, fp in placed:
         rank = None
         if fp is not None:
-            rank = _best(fp, _stored(conn, _keys(fp), now - window), batch)
+            rank = _best(fp, next(stored), batch)
         if rank is None:
             rank = (1, len(opened))
             opened.append((article, fp))
@@ -117,7 +120,7 @@ _SHARE_ALL = select(func.pg_advisory_xact_lock_shared(_ALL_CLASS, 0))
 # unnest keeps the array's order and count() makes every row evaluated, in that order.
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:cls, k)) FROM unnest(CAST(:keys AS integer[])) AS k"
-)
+).bindparams(bindparam("keys", type_=Text()))
 
 
 def _lock(conn: Connection, fps: Sequence[Fingerprint]) -> None:
@@ -137,7 +140,7 @@ def _lock(conn: Connection, fps: Sequence[Fingerprint]) -> None:
         conn.execute(_LOCK_ALL)
         return
     conn.execute(_SHARE_ALL)
-    conn.execute(_LOCK_KEYS, {"cls": _KEYS_CLASS, "keys": keys})
+    conn.execute(_LOCK_KEYS, {"cls": _KEYS_CLASS, "keys": int_array(keys)})
 
 
 def _lock_id(key: int) -> int:
@@ -164,16 +167,63 @@ MAX_CANDIDATES = 50
 
 
 def _stored(
+    conn: Connection, fps: Sequence[Fingerprint], since: datetime
+) -> list[dict[_Rank, tuple[int, Fingerprint]]]:
+    """For each fingerprint, the stories created since `since` that share the most of its
+    band keys (at most MAX_CANDIDATES; ties: older first), each with how many it shares and
+    its fingerprint. The database counts (indexed): a popular topic's keys may have
+    thousands of stories, and none of those rows needs to leave it. On PostgreSQL the whole
+    batch is one query; SQLite, which has no arrays, gets one per fingerprint."""
+    if not fps:
+        return []
+    if conn.dialect.name != "postgresql":
+        return [_stored_one(conn, _keys(fp), since) for fp in fps]
+    owners: list[str] = []
+    keys: list[str] = []
+    for n, fp in enumerate(fps):
+        distinct = set(_keys(fp))  # a key counts once, as in `story_keys.key = ANY(...)`
+        owners.extend([str(n)] * len(distinct))
+        keys.extend(map(str, distinct))
+    found: list[dict[_Rank, tuple[int, Fingerprint]]] = [{} for _ in fps]
+    params = {"owners": "{" + ",".join(owners) + "}", "keys": "{" + ",".join(keys) + "}"}
+    for n, story_id, count, signature in conn.execute(
+        _CANDIDATES, {**params, "since": since, "top": MAX_CANDIDATES}
+    ):
+        if signature is not None:
+            found[n][(0, story_id)] = (count, _decode(signature))
+    return found
+
+
+# Per fingerprint n of the batch: the stories sharing its keys, counted and ranked in the
+# database, the first MAX_CANDIDATES kept. The arrays travel as text literals (integers
+# only), which PostgreSQL parses in C.
+_CANDIDATES = text("""
+    SELECT t.n, t.story_id, t.shared, s.signature
+    FROM (
+        SELECT q.n, k.story_id, count(*) AS shared,
+               row_number() OVER (PARTITION BY q.n ORDER BY count(*) DESC, k.story_id) AS r
+        FROM unnest(CAST(:owners AS integer[]), CAST(:keys AS bigint[])) AS q(n, key)
+        JOIN story_keys AS k ON k.key = q.key
+        WHERE k.created_at >= :since
+        GROUP BY q.n, k.story_id
+    ) AS t
+    JOIN stories AS s ON s.id = t.story_id
+    WHERE t.r <= :top
+""").bindparams(
+    bindparam("owners", type_=Text()),
+    bindparam("keys", type_=Text()),
+    bindparam("since", type_=story_keys.c.created_at.type),
+)
+
+
+def _stored_one(
     conn: Connection, keys: Sequence[int], since: datetime
 ) -> dict[_Rank, tuple[int, Fingerprint]]:
-    """The stories created since `since` that share the most of `keys` (at most
-    MAX_CANDIDATES; ties: older first), each with how many it shares and its fingerprint.
-    The database counts (one indexed query): a popular topic's keys may have thousands of
-    stories, and none of those rows needs to leave it."""
+    """`_stored` for one fingerprint's keys, on a database without arrays."""
     shared = func.count().label("shared")
     top = (
         select(story_keys.c.story_id, shared)
-        .where(one_of(conn, story_keys.c.key, keys), story_keys.c.created_at >= since)
+        .where(story_keys.c.key.in_(keys), story_keys.c.created_at >= since)
         .group_by(story_keys.c.story_id)
         .order_by(shared.desc(), story_keys.c.story_id)
         .limit(MAX_CANDIDATES)

@@ -38,7 +38,8 @@ from typing import TypedDict
 
 from monitor.core import schedule
 from monitor.core.errors import DatabaseUnavailable, MonitorError, TransientError
-from monitor.core.model import AlertPlan, Article, WatchlistMatch
+from monitor.core.model import AlertPlan
+from monitor.core.prepare import Prepared, complete
 from monitor.core.route import route
 from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
@@ -118,15 +119,16 @@ def _jitter() -> float:
 
 
 def _plan(rt: Runtime, spec: FeedSpec, now: datetime, first_poll: bool) -> Plan:
-    """Match and route one new article; a new feed's backlog is matched but not alerted."""
+    """Match (unless the parse worker did) and route one new article; a new feed's backlog is
+    matched but not alerted."""
 
-    def plan(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
-        found = rt.matcher.match(article, feed_tags=spec.tags)
-        if not found:
-            return [], []
-        if is_backlog(article.published_at, now, spec.backlog_window, first_poll):
-            return found, []
-        return found, route(found, rt.notify, rt.routes, now)
+    def plan(item: Prepared) -> tuple[Prepared, list[AlertPlan]]:
+        item = complete(item, rt.matcher, spec.tags)
+        if not item.matches:
+            return item, []
+        if is_backlog(item.article.published_at, now, spec.backlog_window, first_poll):
+            return item, []
+        return item, route(item.matches, rt.notify, rt.routes, now)
 
     return plan
 
@@ -218,10 +220,11 @@ async def _poll(
         )
         await polls.add(spec.id, record, now)
         return PollReport(spec.id, record.status)
-    # Parsing is CPU-bound: off the event loop, in a worker process when there are cores.
+    # Parsing and matching are CPU-bound: off the event loop, in a worker process when there
+    # are cores.
     parsed = await rt.parser.parse(
-        result.body, feed_id=spec.id, url=result.final_url,
-        content_type=result.content_type, lang_hint=spec.lang,
+        result.body, feed_id=spec.id, url=result.final_url, content_type=result.content_type,
+        lang_hint=spec.lang, matcher=rt.matcher, feed_tags=spec.tags,
     )  # fmt: skip
     hints = replace(hints, ttl=parsed.ttl_seconds)
     # How many items are new is known only inside the ingest transaction, which writes the
@@ -243,7 +246,7 @@ async def _poll(
         return _schedule(schedule.after_success(policy, state, now, new_items=new, hints=hints))
 
     ingested = await asyncio.to_thread(
-        store.ingest, spec.id, parsed.articles, plan, record, now, clustering(rt), reschedule
+        store.ingest, spec.id, parsed.prepared, plan, record, now, clustering(rt), reschedule
     )
     if parsed.warning:
         log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)

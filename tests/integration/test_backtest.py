@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from monitor.core.errors import ConfigError
 from monitor.core.match import Matcher
-from monitor.core.model import AlertPlan, Article, WatchlistMatch
+from monitor.core.model import AlertPlan, Article
+from monitor.core.prepare import Prepared, complete, prepare
 from monitor.core.route import route
 from monitor.edges.config import Config, load_config
 from monitor.edges.outcomes import PollRecord
@@ -86,13 +87,14 @@ def ingest(store: Store, config: Config, guid: str, feed: str, title: str, at: d
     notify = {w.id: w.notify for w in config.watchlists}
     tags = feed_tags_of(config)
 
-    def plan(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
-        found = matcher.match(article, feed_tags=tags[article.feed_id])
-        return found, route(found, notify, routes_from(config), at) if found else []
+    def plan(item: Prepared) -> tuple[Prepared, list[AlertPlan]]:
+        item = complete(item, matcher, tags[item.article.feed_id])
+        found = item.matches or ()
+        return item, route(found, notify, routes_from(config), at) if found else []
 
     article = Article(feed_id=feed, guid=guid, url=f"https://{feed}.example/{guid}", title=title)
     record = PollRecord(status="200 ok", next_poll_at=at + timedelta(minutes=10))
-    assert store.ingest(feed, [article], plan, record, at).new == 1
+    assert store.ingest(feed, [prepare(article)], plan, record, at).new == 1
 
 
 @pytest.fixture

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import StatementError
 
 from monitor.edges.db import insert_rows_ignore, one_of, relaxed_commit
 from monitor.edges.schema import articles, feeds
@@ -79,3 +81,48 @@ def test_one_of_matches_any_number_of_values(engine: Engine) -> None:
         for wanted in ([], ["g1"], ["g0", "g3", "nope"]):
             query = select(articles.c.guid_key).where(one_of(conn, articles.c.guid_key, wanted))
             assert sorted(conn.scalars(query)) == sorted(set(wanted) - {"nope"})
+
+
+def test_rows_keep_every_character_and_instant_on_the_way_in(engine: Engine) -> None:
+    # On PostgreSQL the rows travel as one JSON document: what JSON escapes (backslashes,
+    # quotes, control characters, line separators, characters beyond the BMP) must come
+    # back as it went in, and an aware time in another zone must keep its instant.
+    _feed(engine)
+    odd = 'back\\slash \\u0041 "q" \x01\x1f \u2028\u2029 \U0001f30d {"k": [1]} \t\r\n'
+    east = datetime(2026, 2, 4, 14, 30, tzinfo=timezone(timedelta(hours=2)))
+    row = _row(1, tags=[odd, "x"]) | {"title": odd, "published_at": east}
+    with engine.begin() as conn:
+        insert_rows_ignore(conn, articles, [row], ())
+    with engine.connect() as conn:
+        stored = conn.execute(select(articles)).one()
+    assert stored.title == odd and stored.tags == [odd, "x"]
+    assert stored.published_at == datetime(2026, 2, 4, 12, 30, tzinfo=UTC)
+
+
+def test_a_naive_time_is_refused_before_it_reaches_the_database(engine: Engine) -> None:
+    _feed(engine)
+    row = _row(1) | {"published_at": datetime(2026, 2, 4, 12, 0)}
+    with engine.begin() as conn, pytest.raises((ValueError, StatementError), match="naive"):
+        insert_rows_ignore(conn, articles, [row], ())
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["ab12", "00ff"],  # hex: sent as one array literal
+        ["ab,cd", "ab"],  # hex around a comma: must stay one value
+        ["NULL", "{x}", 'q"uote', "back\\slash", "sp ace", ""],  # what a literal would quote
+    ],
+)
+def test_one_of_reads_each_value_as_itself(engine: Engine, keys: list[str]) -> None:
+    _feed(engine)
+    rows = [_row(n) | {"guid_key": key} for n, key in enumerate(keys)]
+    rows.append(_row(99) | {"guid_key": "ab,cd,ef"})
+    with engine.begin() as conn:
+        insert_rows_ignore(conn, articles, rows, ())
+    with engine.connect() as conn:
+        query = select(articles.c.guid_key).where(one_of(conn, articles.c.guid_key, keys))
+        assert sorted(conn.scalars(query)) == sorted(keys)
+        ids = sorted(conn.scalars(select(articles.c.id)))
+        by_id = select(articles.c.id).where(one_of(conn, articles.c.id, [*ids[:2], -1]))
+        assert sorted(conn.scalars(by_id)) == ids[:2]

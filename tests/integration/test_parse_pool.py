@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitor.core.errors import NotAFeed
+from monitor.core.match import Matcher
+from monitor.core.model import Watchlist
 from monitor.edges.parse import ParsedFeed
 from monitor.edges.parse_pool import ParsePool, default_workers
 from monitor.edges.parse_worker import prepare
@@ -50,6 +52,66 @@ async def test_workers_parse_exactly_as_in_process(pool: ParsePool) -> None:
         local = prepare(body, feed_id="f", url="https://example.org/feed",
                         content_type=None, lang_hint=None)  # fmt: skip
         assert await _parse(pool, body) == local
+
+
+def _matcher(*terms: str) -> Matcher:
+    """The shipped-like watchlists of the bench corpus's subjects, plus one of `terms`."""
+    lists = [{"id": "taiwan", "match": {"any": ["Taiwan", "Тайвань", "台湾", "Taïwan"]}},
+             {"id": "ukraine", "match": {"any": ["Ukrain*", "Украин*", "乌克兰"]}}]  # fmt: skip
+    if terms:
+        lists.append({"id": "extra", "match": {"any": list(terms)}})
+    return Matcher(Watchlist.model_validate(w) for w in lists)
+
+
+async def _prepared(pool: ParsePool, body: bytes, matcher: Matcher) -> ParsedFeed:
+    return await pool.parse(body, feed_id="f", url="https://example.org/feed",
+                            content_type=None, lang_hint=None, matcher=matcher,
+                            feed_tags=("wire",))  # fmt: skip
+
+
+async def test_workers_match_exactly_as_in_process(pool: ParsePool) -> None:
+    await pool.start(wait=True)
+    matcher = _matcher()
+    matched = 0
+    for body in _bodies():
+        local = prepare(body, feed_id="f", url="https://example.org/feed", content_type=None,
+                        lang_hint=None, matcher=matcher, feed_tags=("wire",))  # fmt: skip
+        remote = await _prepared(pool, body, matcher)
+        assert remote == local
+        assert len(remote.prepared) == len(remote.articles)
+        assert all(p.matches is not None for p in remote.prepared)
+        matched += sum(bool(p.matches) for p in remote.prepared)
+    assert matched  # the comparison covered matches, not only misses
+
+
+async def test_a_new_matcher_reaches_the_workers_before_their_next_parse(
+    pool: ParsePool,
+) -> None:
+    await pool.start(wait=True)
+    body = feed(0, 20, 20260204)
+    before = await _prepared(pool, body, _matcher())
+    title = before.articles[0].title
+    word = next(w for w in title.split() if w.isalpha() and len(w) > 3)
+    # A reload: another Matcher, with a watchlist on a word of the first title.
+    after = await _prepared(pool, body, _matcher(word))
+    assert not any(m.watchlist_id == "extra" for p in before.prepared for m in p.matches or ())
+    assert [m.watchlist_id for m in after.prepared[0].matches or ()][-1] == "extra"
+    # A worker started after the reload (the first one killed) is told them too. Until the
+    # replacement is up a thread parses, and leaves the matching to the daemon.
+    current = _matcher(word)
+    os.kill(pool.pids()[0], signal.SIGKILL)
+    assert len((await _prepared(pool, body, current)).prepared) == 20
+    await pool.start(wait=True)
+    again = await _prepared(pool, body, current)
+    assert [m.watchlist_id for m in again.prepared[0].matches or ()][-1] == "extra"
+
+
+async def test_without_a_worker_matching_is_left_to_the_daemon() -> None:
+    pool = ParsePool(0)
+    parsed = await _prepared(pool, feed(0, 5, 20260204), _matcher())
+    assert [p.article for p in parsed.prepared] == list(parsed.articles)
+    assert all(p.matches is None and p.guid_key for p in parsed.prepared)
+    await pool.aclose()
 
 
 async def test_a_feed_error_keeps_its_kind_and_message(pool: ParsePool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,12 +14,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from monitor.core.model import AlertPlan, Article, Hit, Priority, WatchlistMatch
+from monitor.core.prepare import Prepared, prepare
 from monitor.core.story import Fingerprint, band_keys, fingerprint
 from monitor.edges import stories as stories_module
 from monitor.edges.outbox import Outbox
 from monitor.edges.outcomes import PollRecord
 from monitor.edges.schema import alerts, articles, matches, metadata, stories, story_keys
-from monitor.edges.store import FeedDef, Store
+from monitor.edges.store import FeedDef, IngestResult, Plan, Store
 from monitor.edges.stories import MAX_KEY_LOCKS, assign_stories
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
@@ -29,14 +31,21 @@ def _article(guid: str, url: str | None, title: str = "Taiwan news", feed: str =
     return Article(feed_id=feed, guid=guid, url=url, title=title, summary="s")
 
 
-def _match_all(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
+def _match_all(item: Prepared) -> tuple[Prepared, list[AlertPlan]]:
+    """A plan under which every article matches, as `core.prepare.complete` records it."""
     hit = Hit(term="Taiwan", field="title", start=0, end=6)
-    found = [WatchlistMatch("taiwan", "Taiwan", Priority.normal, ("Taiwan",), (hit,))]
+    found = (WatchlistMatch("taiwan", "Taiwan", Priority.normal, ("Taiwan",), (hit,)),)
     plans = [
         AlertPlan("desk", ("taiwan",), Priority.normal, NOW),
         AlertPlan("mail", ("taiwan",), Priority.normal, NOW + timedelta(hours=1)),
     ]
-    return found, plans
+    fp = fingerprint(item.article.title, item.article.summary)
+    return replace(item, matches=found, fingerprint=fp), plans
+
+
+def _ingest(store: Store, feed: str, items: list[Article], plan: Plan) -> IngestResult:
+    """Ingest as the daemon does when it parses in a thread: keys known, matching to come."""
+    return store.ingest(feed, [prepare(a) for a in items], plan, _ok(), NOW)
 
 
 def _ok() -> PollRecord:
@@ -57,54 +66,54 @@ def test_migrations_create_exactly_the_schema(engine: Engine) -> None:
 
 def test_new_articles_are_stored_once_with_matches_and_alerts(fed: Store) -> None:
     items = [_article("g1", "https://x.org/1"), _article("g2", "https://x.org/2")]
-    first = fed.ingest("a", items, _match_all, _ok(), NOW)
+    first = _ingest(fed, "a", items, _match_all)
     assert (first.seen, first.new, first.matched, first.alerts) == (2, 2, 2, 4)
-    again = fed.ingest("a", items, _match_all, _ok(), NOW)
+    again = _ingest(fed, "a", items, _match_all)
     assert (again.new, again.alerts) == (0, 0)
 
 
 def test_tracking_copy_in_another_feed_is_not_new(fed: Store, engine: Engine) -> None:
-    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all)
     copy = _article("other-guid", "https://X.org/1?utm_source=rss#top", feed="b")
-    result = fed.ingest("b", [copy], _match_all, _ok(), NOW)
+    result = _ingest(fed, "b", [copy], _match_all)
     assert result.new == 0
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(articles)) == 1
 
 
 def test_same_guid_new_link_in_same_feed_is_not_new(fed: Store) -> None:
-    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
-    result = fed.ingest("a", [_article("g1", "https://x.org/1-edited")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all)
+    result = _ingest(fed, "a", [_article("g1", "https://x.org/1-edited")], _match_all)
     assert result.new == 0
 
 
 def test_same_guid_in_two_feeds_are_two_articles(fed: Store) -> None:
-    fed.ingest("a", [_article("1", None)], _match_all, _ok(), NOW)
-    assert fed.ingest("b", [_article("1", None, feed="b")], _match_all, _ok(), NOW).new == 1
+    _ingest(fed, "a", [_article("1", None)], _match_all)
+    assert _ingest(fed, "b", [_article("1", None, feed="b")], _match_all).new == 1
 
 
 def test_duplicates_inside_one_batch_collapse(fed: Store) -> None:
     items = [_article("g1", "https://x.org/1"), _article("g2", "https://x.org/1?fbclid=z"),
              _article("g1", "https://x.org/other")]  # fmt: skip
-    assert fed.ingest("a", items, _match_all, _ok(), NOW).new == 1
+    assert _ingest(fed, "a", items, _match_all).new == 1
 
 
 def test_a_failing_plan_leaves_nothing_behind(fed: Store, engine: Engine) -> None:
-    def boom(article: Article) -> tuple[list[WatchlistMatch], list[AlertPlan]]:
+    def boom(item: Prepared) -> tuple[Prepared, list[AlertPlan]]:
         raise RuntimeError("matcher bug")
 
     with pytest.raises(RuntimeError):
-        fed.ingest("a", [_article("g1", "https://x.org/1")], boom, _ok(), NOW)
+        _ingest(fed, "a", [_article("g1", "https://x.org/1")], boom)
     with engine.connect() as conn:
         for table in (articles, matches, alerts):
             assert conn.scalar(select(func.count()).select_from(table)) == 0
     (feed,) = fed.feeds(["a"])
     assert feed.etag is None and feed.last_polled_at is None
-    assert fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW).new == 1
+    assert _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all).new == 1
 
 
 def test_outbox_due_order_and_state_changes(fed: Store, outbox: Outbox) -> None:
-    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all)
     due = outbox.due_alerts(NOW)
     assert [d.destination for d in due] == ["desk"]  # mail waits an hour
     (alert,) = due
@@ -116,7 +125,7 @@ def test_outbox_due_order_and_state_changes(fed: Store, outbox: Outbox) -> None:
     outbox.mark_retry(alert.id, "telegram down", NOW + timedelta(seconds=30))
     assert outbox.due_alerts(NOW) == []
     # The whole destination waits for the retry, so later alerts cannot overtake it.
-    fed.ingest("a", [_article("g2", "https://x.org/2")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g2", "https://x.org/2")], _match_all)
     assert outbox.due_alerts(NOW + timedelta(seconds=29)) == []
     retry, later = outbox.due_alerts(NOW + timedelta(seconds=30))
     assert (retry.attempts, retry.article.guid, later.article.guid) == (1, "g1", "g2")
@@ -130,7 +139,7 @@ def test_outbox_due_order_and_state_changes(fed: Store, outbox: Outbox) -> None:
 
 
 def test_failed_alert_is_recorded(fed: Store, outbox: Outbox) -> None:
-    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all)
     (alert,) = outbox.due_alerts(NOW)
     outbox.mark_failed(alert.id, "400 Bad Request: chat not found")
     assert outbox.alert_counts()["desk"] == {"failed": 1}
@@ -146,7 +155,7 @@ def test_feed_state_errors_count_and_reset(fed: Store) -> None:
         "error (temporary)",
     )
     assert feed.last_success_at is None
-    fed.ingest("a", [_article("g1", "https://x.org/1")], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [_article("g1", "https://x.org/1")], _match_all)
     (feed,) = fed.feeds(["a"])
     assert (feed.error_count, feed.last_error, feed.etag, feed.body_hash) == (0, None, '"v1"', "h1")
     assert feed.last_success_at == NOW and feed.next_poll_at == LATER
@@ -157,7 +166,7 @@ def test_due_feeds_and_config_sync(fed: Store) -> None:
     assert fed.due_feed_ids(NOW) == ["a", "b"]
     fed.record_poll("a", PollRecord("304 not modified", LATER), NOW)
     assert fed.due_feed_ids(NOW) == ["b"]
-    fed.ingest("a", [], _match_all, _ok(), NOW)
+    _ingest(fed, "a", [], _match_all)
     fed.sync_feeds(
         [FeedDef("a", "http://x/a2", "A"), FeedDef("c", "http://x/c", "C", enabled=False)], NOW
     )
@@ -185,7 +194,7 @@ def test_copies_ingested_at_the_same_moment_join_one_story(fed: Store, engine: E
 
     def ingest(feed: str) -> None:
         start.wait()
-        fed.ingest(feed, [copies[feed]], _match_all, _ok(), NOW)
+        _ingest(fed, feed, [copies[feed]], _match_all)
 
     threads = [threading.Thread(target=ingest, args=(f,)) for f in copies]
     for t in threads:
@@ -295,9 +304,14 @@ def test_candidates_are_the_stories_sharing_the_most_band_keys() -> None:
 
 def test_the_database_counts_shared_band_keys(engine: Engine) -> None:
     # 60 stories share one band key with the article, one shares all of them: that one is a
-    # candidate however many others there are.
+    # candidate however many others there are. A second article of the same batch, on
+    # another subject, gets its own answer from the same query: no candidate at all.
     fp = fingerprint(_WIRE, _WIRE)
-    assert fp is not None
+    other = fingerprint(
+        "Harvest festival opens in a small mountain town",
+        "Farmers sell apples, cheese and bread in the square until late on Sunday evening",
+    )
+    assert fp is not None and other is not None
     keys = band_keys(fp)
     with engine.begin() as conn:
         ids = [
@@ -314,7 +328,12 @@ def test_the_database_counts_shared_band_keys(engine: Engine) -> None:
             story_keys.insert(),
             [dict(r) for r in {(r["key"], r["story_id"]): r for r in rows}.values()],
         )
-        found = stories_module._stored(conn, keys, NOW - timedelta(hours=1))
+        found, unrelated = stories_module._stored(conn, [fp, other], NOW - timedelta(hours=1))
         assert len(found) == stories_module.MAX_CANDIDATES
-        assert found[(0, ids[-1])][0] == 64
-        assert stories_module._stored(conn, keys, NOW + timedelta(hours=1)) == {}
+        assert found[(0, ids[-1])] == (64, fp)
+        # Ties (one key each) go to the older stories.
+        assert sorted(found) == [(0, i) for i in ids[: stories_module.MAX_CANDIDATES - 1]] + [
+            (0, ids[-1])
+        ]
+        assert unrelated == {}
+        assert stories_module._stored(conn, [fp], NOW + timedelta(hours=1)) == [{}]
