@@ -463,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         default=100,
         help="feeds the naive and feedparser-alone runs take (the first ones)",
     )
+    parser.add_argument("--parse-workers", help="MONITOR_PARSE_WORKERS (default: auto)")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-delivery", action="store_true")
     parser.add_argument("--seed", type=int, default=20260204)
@@ -495,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from_env({
             "MONITOR_DATABASE_URL": db_url, "MONITOR_TELEGRAM_TOKEN": bot_api.token,
             "MONITOR_TELEGRAM_API_URL": bot_api.root,
+            **({"MONITOR_PARSE_WORKERS": args.parse_workers} if args.parse_workers else {}),
         })  # fmt: skip
         config = load_config(root, settings)
         result["watchlists"] = {w.id: len(w.all_terms) for w in config.watchlists}

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import StatementError
 
-from monitor.edges.db import insert_rows_ignore, one_of, relaxed_commit
+from monitor.edges.db import insert_rows_ignore, make_engine, one_of, relaxed_commit
 from monitor.edges.schema import articles, feeds
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)
@@ -126,3 +126,13 @@ def test_one_of_reads_each_value_as_itself(engine: Engine, keys: list[str]) -> N
         ids = sorted(conn.scalars(select(articles.c.id)))
         by_id = select(articles.c.id).where(one_of(conn, articles.c.id, [*ids[:2], -1]))
         assert sorted(conn.scalars(by_id)) == ids[:2]
+
+
+@pytest.mark.postgres
+def test_postgresql_sessions_do_not_compile_plans_with_llvm(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(text("SHOW jit")) == "off"
+    finally:
+        engine.dispose()
