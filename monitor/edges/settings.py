@@ -60,7 +60,7 @@ class Settings(BaseModel):
     smtp_from: str | None = None
     smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
     auto_migrate: bool = True
-    #: Processes that parse feed bodies; None ("auto"): one per core beyond the first, at
+    #: Processes that parse feed bodies; None ("auto"): one per core (none on one core), at
     #: most 4 (monitor.edges.parse_pool.default_workers); 0 parses in a thread.
     parse_workers: Annotated[int, Field(ge=0, le=64)] | None = None
 

@@ -346,16 +346,17 @@ async def poll_feeds(
 
     polls = PollLog(rt.store)
 
+    def url_of(spec: FeedSpec) -> str:
+        return polled_url(spec, rows.get(spec.id))
+
     async def one(spec: FeedSpec) -> tuple[bool, PollReport | _Held]:
-        row = rows.get(spec.id)
-        url = polled_url(spec, row)
-        async with polite.slot(url):
-            return host_of(url) is not None, await _attempt(rt, spec, row, url, polls)
+        url = url_of(spec)
+        return host_of(url) is not None, await _attempt(rt, spec, rows.get(spec.id), url, polls)
 
     # Every poll runs to its end even when one fails on the database, and what was recorded
     # so far is written before the error goes up: the caller releases these claims next.
-    results = await asyncio.gather(*(one(s) for s in specs), return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
+    results = await polite.run(specs, url_of, one)
+    failures = [r for r in results if isinstance(r, Exception)]
     if failures:
         unwritten = len(polls.pending)
         try:
@@ -364,7 +365,7 @@ async def poll_feeds(
             log.warning("%d poll outcomes could not be written; those feeds stay due",
                         unwritten)  # fmt: skip
         raise failures[0]
-    done = [r for r in results if not isinstance(r, BaseException)]
+    done = [r for r in results if not isinstance(r, Exception)]
     outcomes: list[Outcome] = [
         "network" if isinstance(got, _Held) else got.outcome for remote, got in done if remote
     ]

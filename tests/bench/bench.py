@@ -27,8 +27,8 @@ What runs:
      shipped (one bot may send about 30 messages/s in all, whatever the number of chats:
      that rate is the pacer's, not the code's);
    - peak memory: this process's RSS high-water mark (getrusage) once the daemon phases are
-     done, plus each parse process's (VmHWM; MONITOR_PARSE_WORKERS, by default one per core
-     beyond the first), which the bench starts before the cold cycle as the daemon would
+     done, plus each parse process's (VmHWM; MONITOR_PARSE_WORKERS, by default one per core,
+     at most 4), which the bench starts before the cold cycle as the daemon would
      have by then (the corpus lives in the server process; the baselines run after the
      reading);
    - the naive pipeline (tests/bench/naive.py) on the same feeds, shipped watchlists only, and

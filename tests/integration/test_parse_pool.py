@@ -41,8 +41,8 @@ async def pool() -> AsyncIterator[ParsePool]:
     await pool.aclose()
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 1), (3, 2), (8, 4), (64, 4)])
-def test_default_workers_leave_a_core_to_the_daemon(cpus: int, workers: int) -> None:
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 0), (2, 2), (3, 3), (4, 4), (8, 4), (64, 4)])
+def test_default_workers_are_one_per_core_from_two_cores_up(cpus: int, workers: int) -> None:
     assert default_workers(cpus) == workers
 
 

@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 from monitor.cli.status import print_status
 from monitor.edges.state import State
 from monitor.edges.store import FeedRow
-from monitor.pipeline.polite import Politeness
 from monitor.pipeline.poll import poll_feeds
 from monitor.pipeline.runtime import Runtime
 from tests.e2e.harness import rss
@@ -378,29 +377,3 @@ async def test_per_host_concurrency_holds_and_hosts_proceed_in_parallel(
     assert feed_server.peak_by_host == {f"127.0.0.1:{port}": 1, f"localhost:{port}": 1}
     assert feed_server.peak == 2
     assert len(feed_server.requests) == 4
-
-
-async def test_requests_to_one_host_are_spaced() -> None:
-    now = 0.0
-    waits: list[float] = []
-
-    def clock() -> float:
-        return now
-
-    async def sleep(seconds: float) -> None:
-        nonlocal now
-        waits.append(seconds)
-        now += seconds
-
-    polite = Politeness(8, 2, 0.25, clock=clock, sleep=sleep)
-    starts = []
-    urls = ["http://a.example/1", "http://a.example/2", "http://B.example/1",
-            "file:///feeds/x.xml", "http://a.example/3", "https://a.example:8443/4"]  # fmt: skip
-    for url in urls:
-        async with polite.slot(url):
-            starts.append((url, now))
-    assert waits == [0.25, 0.25, 0.25]
-    assert [t for _, t in starts] == [0.0, 0.25, 0.25, 0.25, 0.5, 0.75]
-    now += 10  # a quiet spell: no wait
-    async with polite.slot("http://a.example/5"):
-        assert waits == [0.25, 0.25, 0.25]
