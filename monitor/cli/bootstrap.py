@@ -29,6 +29,7 @@ import telegram
 from sqlalchemy import Engine
 
 from monitor import __version__
+from monitor.cli.arenas import limit_arenas
 from monitor.core.errors import ConfigError, Problem
 from monitor.core.match import Matcher
 from monitor.edges import claims
@@ -221,6 +222,8 @@ def operator_notice(config: Config) -> tuple[Notice | None, telegram.Bot | None]
 def build_runtime(
     config: Config, engine: Engine, stdout: TextIO, notice: Notice | None = None
 ) -> Runtime:
+    # Before the daemon's threads exist: see arenas.py.
+    limit_arenas(os.environ)
     destinations = Destinations(engine)
     return Runtime(
         config=config,
