@@ -1,8 +1,9 @@
 """What a poll leaves on its feed row: status, validators, schedule, failure state.
 
-Contract: `PollRecord` is one poll's outcome; `record_outcomes(conn, polls, seen=0)` writes
+Contract: `PollRecord` is one poll's outcome; `record_outcomes(conn, polls, seen=None)` writes
 each `(feed_id, record, now)` of `polls` on its feed row, inside the caller's transaction.
-A success resets the failure state and adds `seen` to `articles_seen`; an error counts against
+A success resets the failure state and adds its count in `seen` (one per poll; none: 0) to
+`articles_seen`; an error counts against
 the feed (error_count + 1, failing_since kept from the start of the streak) unless the record
 says the daemon's own network was down.
 
@@ -67,11 +68,14 @@ _Shape = tuple[str, tuple[str, ...]]
 
 
 def record_outcomes(
-    conn: Connection, polls: Sequence[tuple[str, PollRecord, datetime]], seen: int = 0
+    conn: Connection,
+    polls: Sequence[tuple[str, PollRecord, datetime]],
+    seen: Sequence[int] | None = None,
 ) -> None:
+    counts = seen if seen is not None else [0] * len(polls)
     shapes: dict[_Shape, list[dict[str, Any]]] = {}
-    for feed_id, record, now in polls:
-        shape, params = _params(feed_id, record, now, seen)
+    for (feed_id, record, now), new in zip(polls, counts, strict=True):
+        shape, params = _params(feed_id, record, now, new)
         shapes.setdefault(shape, []).append(params)
     postgres = conn.dialect.name == "postgresql"
     for (kind, names), rows in shapes.items():

@@ -2,9 +2,10 @@
 
 The store is handed an `Engine` (built once, by the composition root, with `db.make_engine`);
 nothing connects at import time. Every method is one short transaction. The important one is
-`ingest`: new articles, their matches and their alerts are written together or not at all, and
-"new" is decided by the database (`INSERT … ON CONFLICT DO NOTHING … RETURNING`), so a crash
-between fetching and committing loses nothing and a rerun alerts nothing twice. Reading and
+`ingest` (`ingest_many` for several feeds at once; the work is `monitor.edges.ingest`'s): new
+articles, their matches and their alerts are written together or not at all, and "new" is
+decided by the database (`INSERT … ON CONFLICT DO NOTHING … RETURNING`), so a crash between
+fetching and committing loses nothing and a rerun alerts nothing twice. Reading and
 settling the queued alerts is the outbox's job (`outbox.Outbox`); it and the backtest's replay
 read articles back with `article_from_row`, the inverse of the row `ingest` writes.
 
@@ -14,28 +15,29 @@ driver is a bug and propagates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, literal, select, union_all, update
+from sqlalchemy import Engine, select, update
 
-from monitor.core.model import AlertPlan, Article, Hit, WatchlistMatch
+from monitor.core.model import Article
 from monitor.core.prepare import Prepared
 from monitor.edges.db import (
     insert_ignore,
-    insert_rows_ignore,
-    one_of,
     relaxed_commit,
     unavailable_as_transient,
 )
+from monitor.edges.ingest import Ingest, IngestResult, Plan, Reschedule, ingest
 from monitor.edges.outcomes import PollRecord, record_outcomes
-from monitor.edges.schema import articles, feeds, matches
-from monitor.edges.stories import Clustering, assign_stories, queue_alerts
+from monitor.edges.schema import feeds
+from monitor.edges.stories import Clustering
+
+__all__ = ["ARTICLE_COLUMNS", "FeedDef", "FeedRow", "Ingest", "IngestResult", "Plan",
+           "Reschedule", "Store", "article_from_row"]  # fmt: skip
 
 DEFAULT_CLUSTERING = Clustering()
-_BATCH = 500  # rows per INSERT: well under SQLite's 32,766 bound parameters at 14 columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +77,6 @@ class FeedRow:
     disabled_at: datetime | None
     disabled_reason: str | None
     operator_told_at: datetime | None
-
-
-#: Given a genuinely new article: the article matched (`core.prepare.complete`: `matches` set,
-#: and the fingerprint when it matched), and the alerts to queue for it.
-Plan = Callable[[Prepared], tuple[Prepared, list[AlertPlan]]]
-
-
-#: Given how many articles were new: the schedule fields (next_poll_at, interval_s,
-#: items_per_day) to write instead of the record's.
-Reschedule = Callable[[int], Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    seen: int
-    new: int
-    matched: int
-    alerts: int
 
 
 class Store:
@@ -184,126 +168,16 @@ class Store:
         clustering: Clustering = DEFAULT_CLUSTERING,
         reschedule: Reschedule | None = None,
     ) -> IngestResult:
-        """Store the genuinely new articles, their matches and alerts, and the poll outcome.
+        """Store one feed's genuinely new articles, their matches and alerts, and the poll
+        outcome, in one transaction (see `monitor.edges.ingest`)."""
+        return self.ingest_many([Ingest(feed_id, items, plan, record, now, reschedule)],
+                                clustering)[0]  # fmt: skip
 
-        A matched article joins (or opens) a story, and its alerts are queued per story: a
-        copy of a story already alerted updates that alert instead of adding one. Unmatched
-        articles get no story: they can never alert. `reschedule(new)`, when given and some
-        articles were new, replaces the record's schedule (it was made before "new" was known).
-
-        `items` come with their dedupe keys (`core.prepare`); what is plainly known already is
-        dropped in a read first; `plan` matches the rest, where the parse worker has not,
-        before any write; then the inserts (which have the last word on "new"), and the story
-        lock is taken last, for the story statements and the commit only.
-        """
-        keyed: dict[str, Prepared] = {}
-        for item in items:
-            keyed.setdefault(item.guid_key, item)
-        with unavailable_as_transient(self.engine), self.engine.connect() as conn:
-            fresh = self._unseen(conn, feed_id, keyed)
-            if conn.dialect.name == "sqlite":
-                # A SQLite transaction that has read cannot wait for the write lock (a writer
-                # in between makes its first write fail at once, SQLITE_BUSY_SNAPSHOT): the
-                # read ends here, and the first insert below waits its turn. On PostgreSQL the
-                # read stays in the write transaction (each statement has its own snapshot
-                # under READ COMMITTED, so nothing is held back while planning): a round trip
-                # less per feed.
-                conn.rollback()
-            planned = {item.guid_key: plan(item) for item in fresh}
-            rows = [_article_row(feed_id, item, now) for item in fresh]
-            inserted: list[tuple[int, str]] = []
-            for start in range(0, len(rows), _BATCH):
-                batch = rows[start : start + _BATCH]
-                done = insert_rows_ignore(conn, articles, batch, ("id", "guid_key"))
-                inserted.extend((int(row[0]), str(row[1])) for row in done)
-            hits = [(i, planned[g]) for i, g in sorted(inserted) if planned[g][0].matches]
-            match_rows = [
-                _match_row(i, m, now) for i, (item, _) in hits for m in item.matches or ()
-            ]
-            insert_rows_ignore(conn, matches, match_rows, ())
-            new = len(inserted)
-            if new and reschedule is not None:
-                record = replace(record, **reschedule(new))
-            record_outcomes(conn, [(feed_id, record, now)], seen=new)
-            # Last, under the story lock until the commit: stories, then their alerts.
-            placed = [(i, item.article, item.fingerprint) for i, (item, _) in hits]
-            story_ids = assign_stories(conn, placed, now, clustering.window)
-            stories = zip(hits, story_ids, strict=True)
-            alerting = [(i, story, plans) for (i, (_, plans)), story in stories]
-            queued = queue_alerts(conn, alerting, now, clustering.edit_every)
-            if not hits:
-                # Nothing here can be delivered: no need to wait for the disk (see db).
-                relaxed_commit(conn)
-            conn.commit()
-        return IngestResult(seen=len(keyed), new=new, matched=len(hits), alerts=queued)
-
-    @staticmethod
-    def _unseen(conn: Connection, feed_id: str, keyed: dict[str, Prepared]) -> list[Prepared]:
-        """Drop what is plainly known before matching; the insert still has the last word."""
-        if not keyed:
-            return []
-        gkeys = list(keyed)
-        ukeys = [item.url_key for item in keyed.values() if item.url_key is not None]
-        known_g, known_u = _known(conn, feed_id, gkeys, ukeys)
-        seen_urls: set[str] = set()
-        fresh = []
-        for gkey, item in keyed.items():
-            ukey = item.url_key
-            if gkey in known_g or (ukey is not None and (ukey in known_u or ukey in seen_urls)):
-                continue
-            if ukey is not None:
-                seen_urls.add(ukey)
-            fresh.append(item)
-        return fresh
-
-
-def _known(
-    conn: Connection, feed_id: str, gkeys: list[str], ukeys: list[str]
-) -> tuple[set[str], set[str]]:
-    """Which of the GUID keys the feed has stored, and which of the URL keys any feed has."""
-    if conn.dialect.name == "postgresql":
-        # One round trip: the keys travel as arrays, whatever their number.
-        guid_known = select(literal("g"), articles.c.guid_key).where(
-            articles.c.feed_id == feed_id, one_of(conn, articles.c.guid_key, gkeys)
-        )
-        url_known = select(literal("u"), articles.c.url_key).where(
-            one_of(conn, articles.c.url_key, ukeys)
-        )
-        known: dict[str, set[str]] = {"g": set(), "u": set()}
-        for kind, key in conn.execute(union_all(guid_known, url_known)):
-            known[kind].add(key)
-        return known["g"], known["u"]
-    known_g: set[str] = set()
-    known_u: set[str] = set()
-    for start in range(0, len(gkeys), _BATCH):
-        chunk = gkeys[start : start + _BATCH]
-        query = select(articles.c.guid_key).where(
-            articles.c.feed_id == feed_id, articles.c.guid_key.in_(chunk)
-        )
-        known_g.update(conn.scalars(query))
-    for start in range(0, len(ukeys), _BATCH):
-        chunk = ukeys[start : start + _BATCH]
-        known_u.update(
-            conn.scalars(select(articles.c.url_key).where(articles.c.url_key.in_(chunk)))
-        )
-    return known_g, known_u
-
-
-def _match_row(article_id: int, m: WatchlistMatch, now: datetime) -> dict[str, Any]:
-    return {
-        "article_id": article_id, "watchlist_id": m.watchlist_id, "priority": int(m.priority),
-        "terms": list(m.terms), "hits": [_hit_json(h) for h in m.hits], "created_at": now,
-    }  # fmt: skip
-
-
-def _article_row(feed_id: str, item: Prepared, now: datetime) -> dict[str, Any]:
-    a = item.article
-    return {
-        "feed_id": feed_id, "guid_key": item.guid_key, "url_key": item.url_key, "guid": a.guid,
-        "url": a.url,
-        "title": a.title, "summary": a.summary, "content": a.content, "tags": list(a.tags),
-        "lang": a.lang, "author": a.author, "published_at": a.published_at, "fetched_at": now,
-    }  # fmt: skip
+    def ingest_many(
+        self, jobs: Sequence[Ingest], clustering: Clustering = DEFAULT_CLUSTERING
+    ) -> list[IngestResult]:
+        """`ingest` for several feeds (each once) in one transaction."""
+        return ingest(self.engine, jobs, clustering)
 
 
 #: The columns of `articles` that `article_from_row` reads.
@@ -318,7 +192,3 @@ def article_from_row(row: Any) -> Article:
         content=row.content, tags=tuple(row.tags or ()), lang=row.lang, author=row.author,
         published_at=row.published_at,
     )  # fmt: skip
-
-
-def _hit_json(hit: Hit) -> dict[str, Any]:
-    return {"term": hit.term, "field": hit.field, "start": hit.start, "end": hit.end}

@@ -325,11 +325,12 @@ def queue_alerts(
     placed: Sequence[tuple[int, int, Sequence[AlertPlan]]],
     now: datetime,
     edit_every: timedelta,
-) -> int:
-    """Queue the alerts of new articles, each (article id, story id, plans); returns how many
-    new alerts. A plan whose story already has an alert for its destination (from before, or
-    from an earlier article of this batch) is folded into that alert instead. Alert rows are
-    taken in story order (see `assign_stories`); within a story the first article wins."""
+) -> list[int]:
+    """Queue the alerts of new articles, each (article id, story id, plans); returns the
+    article id of each new alert. A plan whose story already has an alert for its
+    destination (from before, or from an earlier article of this batch) is folded into that
+    alert instead. Alert rows are taken in story order (see `assign_stories`); within a story
+    the first article wins."""
     placed = sorted(placed, key=lambda p: (p[1], p[0]))
     rows = [
         {
@@ -348,7 +349,7 @@ def queue_alerts(
         for p in plans
     ]
     if not rows:
-        return 0
+        return []
     created = {
         (int(row[0]), row[1])
         for row in insert_rows_ignore(conn, alerts, rows, ("article_id", "destination"))
@@ -357,7 +358,7 @@ def queue_alerts(
         for plan in plans:
             if (article_id, plan.destination) not in created:
                 _join_alert(conn, story_id, plan, now, edit_every)
-    return len(created)
+    return [article_id for article_id, _ in created]
 
 
 def _join_alert(

@@ -45,9 +45,11 @@ from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
+from monitor.edges.ingest import Ingest
 from monitor.edges.outcomes import PollRecord
 from monitor.edges.store import FeedRow, Plan, Store
 from monitor.edges.stories import Clustering
+from monitor.pipeline.ingester import Ingester
 from monitor.pipeline.polite import Politeness, host_of
 from monitor.pipeline.runtime import Runtime
 
@@ -162,7 +164,7 @@ class PollLog:
 
 
 async def _attempt(
-    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, polls: PollLog
+    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, polls: PollLog, store: Ingester
 ) -> PollReport | _Held:
     """Poll one feed and record the outcome; raises only DatabaseUnavailable.
 
@@ -173,7 +175,7 @@ async def _attempt(
     """
     now = rt.clock()
     try:
-        return await _poll(rt, spec, row, url, now, polls)
+        return await _poll(rt, spec, row, url, now, polls, store)
     except DatabaseUnavailable:
         raise
     except TransientError as exc:
@@ -188,9 +190,14 @@ async def _attempt(
 
 
 async def _poll(
-    rt: Runtime, spec: FeedSpec, row: FeedRow | None, url: str, now: datetime, polls: PollLog
+    rt: Runtime,
+    spec: FeedSpec,
+    row: FeedRow | None,
+    url: str,
+    now: datetime,
+    polls: PollLog,
+    store: Ingester,
 ) -> PollReport:
-    store = rt.store
     result = await fetch(
         rt.client,
         url,
@@ -245,9 +252,8 @@ async def _poll(
     def reschedule(new: int) -> _Schedule:
         return _schedule(schedule.after_success(policy, state, now, new_items=new, hints=hints))
 
-    ingested = await asyncio.to_thread(
-        store.ingest, spec.id, parsed.prepared, plan, record, now, clustering(rt), reschedule
-    )
+    # Stored with the other polls' that wait for the database at the same moment (ingester).
+    ingested = await store.ingest(Ingest(spec.id, parsed.prepared, plan, record, now, reschedule))
     if parsed.warning:
         log.info("feed %s: parsed with a warning: %s", spec.id, parsed.warning)
     log.info(
@@ -345,13 +351,14 @@ async def poll_feeds(
     )
 
     polls = PollLog(rt.store)
+    ingester = Ingester(rt.store, clustering(rt))
 
     def url_of(spec: FeedSpec) -> str:
         return polled_url(spec, rows.get(spec.id))
 
     async def one(spec: FeedSpec) -> tuple[bool, PollReport | _Held]:
-        url = url_of(spec)
-        return host_of(url) is not None, await _attempt(rt, spec, rows.get(spec.id), url, polls)
+        url, row = url_of(spec), rows.get(spec.id)
+        return host_of(url) is not None, await _attempt(rt, spec, row, url, polls, ingester)
 
     # Every poll runs to its end even when one fails on the database, and what was recorded
     # so far is written before the error goes up: the caller releases these claims next.
