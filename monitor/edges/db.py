@@ -63,8 +63,10 @@ __all__ = [
     "insert_ignore",
     "insert_rows_ignore",
     "int_array",
+    "json_rows",
     "make_engine",
     "one_of",
+    "recordset",
     "relaxed_commit",
     "single_process",
     "sqlite_file",
@@ -151,9 +153,26 @@ def insert_rows_ignore(
             return []
         returned = stmt.returning(*(table.c[n] for n in returning))
         return [tuple(row) for row in conn.execute(returned, list(rows))]
-    document = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
-    result = conn.execute(_recordset_insert(table, names, tuple(returning)), {"rows": document})
+    statement = _recordset_insert(table, names, tuple(returning))
+    result = conn.execute(statement, {"rows": json_rows(rows)})
     return [tuple(row) for row in result] if returning else []
+
+
+def json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """`rows` as the JSON document a `recordset` reads (datetimes as ISO 8601, aware only)."""
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+
+
+def recordset(columns: Sequence[tuple[str, Any]], name: str = "r") -> Any:
+    """`json_to_recordset(CAST(:rows AS json)) AS name(column type, …)` for PostgreSQL: the
+    rows of `json_rows` as a table, each field read with its column's type (the type's
+    input function: timestamptz from ISO 8601, json from nested JSON). Bind `rows`."""
+    rows = cast(bindparam("rows", type_=Text()), postgresql.JSON)
+    return (
+        func.json_to_recordset(rows)
+        .table_valued(*(column(n, _sql_type(t)) for n, t in columns))
+        .render_derived(name=name, with_types=True)
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -166,14 +185,7 @@ def _json_value(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=64)
 def _recordset_insert(table: Table, names: tuple[str, ...], returning: tuple[str, ...]) -> Insert:
-    # The column definition list gives each field its column's type: PostgreSQL reads each
-    # one with that type's input function (timestamptz from ISO 8601, json from nested JSON).
-    rows = cast(bindparam("rows", type_=Text()), postgresql.JSON)
-    record = (
-        func.json_to_recordset(rows)
-        .table_valued(*(column(n, _sql_type(table.c[n].type)) for n in names))
-        .render_derived(name="r", with_types=True)
-    )
+    record = recordset([(n, table.c[n].type) for n in names])
     stmt = postgresql.insert(table).from_select(list(names), select(*record.c))
     stmt = stmt.on_conflict_do_nothing()
     return stmt.returning(*(table.c[n] for n in returning)) if returning else stmt
@@ -204,21 +216,29 @@ def int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-# Elements an array literal can hold unquoted: lowercase hex (the dedupe keys are SHA-256
-# hex digests), which can be neither NULL nor anything with a comma, brace, quote or space.
-_HEX_LIST = re.compile(r"[0-9a-f]+(?:,[0-9a-f]+)*")
+# Elements an array literal can hold unquoted: letters, digits, `_`, `.` and `-` (the dedupe
+# keys are hex digests, ids follow core.model.NAME_PATTERN), nothing with a comma, brace,
+# quote, backslash or space; and not the word NULL, which the literal would read as a null.
+_PLAIN_LIST = re.compile(r"[\w.-]+(?:,[\w.-]+)*", re.ASCII)
+_NULL = re.compile(r"(?:^|,)null(?=,|$)", re.IGNORECASE)
 
 
 def _plain_array(values: Sequence[Any]) -> str | None:
-    """`values` as an array literal when they are all integers or all lowercase hex, else
-    None (psycopg adapts them)."""
+    """`values` as an array literal when they are all integers or all plain words (see
+    above), else None (psycopg adapts them)."""
     if all(type(v) is int for v in values):
         return int_array(values)
     if not all(type(v) is str for v in values):
         return None
     joined = ",".join(values)
+    if not values:
+        return "{}"
     # The count rules out an element that itself held a comma.
-    if _HEX_LIST.fullmatch(joined) is None or joined.count(",") != len(values) - 1:
+    if (
+        _PLAIN_LIST.fullmatch(joined) is None
+        or joined.count(",") != len(values) - 1
+        or _NULL.search(joined) is not None
+    ):
         return None
     return "{" + joined + "}"
 

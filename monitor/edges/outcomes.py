@@ -8,9 +8,9 @@ the feed (error_count + 1, failing_since kept from the start of the streak) unle
 says the daemon's own network was down.
 
 Outcomes are grouped by shape (the kind of outcome and the columns it sets), one statement per
-shape, built once and cached. On PostgreSQL a shape's rows travel as one array per column and
-the statement is one `UPDATE … FROM unnest(…)`: a cycle of a thousand 304s is one statement,
-not a thousand. SQLite gets an executemany.
+shape, built once and cached. On PostgreSQL a shape's rows travel as one JSON document and the
+statement is one `UPDATE … FROM json_to_recordset(…)` (`db.recordset`): a cycle of a thousand
+304s is one statement, not a thousand. SQLite gets an executemany.
 """
 
 from __future__ import annotations
@@ -21,17 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    Update,
-    bindparam,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, Integer, Update, bindparam, func, update
 
+from monitor.edges.db import json_rows, recordset
 from monitor.edges.schema import feeds
 
 __all__ = ["PollRecord", "record_outcomes"]
@@ -81,8 +73,8 @@ def record_outcomes(
     for (kind, names), rows in shapes.items():
         if postgres and len(rows) > 1:
             columns = ("id", *names, *_INPUTS[kind])
-            arrays = {f"a_{n}": [row[f"v_{n}"] for row in rows] for n in columns}
-            conn.execute(_unnest_statement(kind, names), arrays)
+            document = json_rows([{n: row[f"v_{n}"] for n in columns} for row in rows])
+            conn.execute(_recordset_statement(kind, names), {"rows": document})
         else:
             conn.execute(_statement(kind, names), rows)
 
@@ -154,17 +146,11 @@ def _statement(kind: str, names: tuple[str, ...]) -> Update:
 
 
 @functools.lru_cache(maxsize=128)
-def _unnest_statement(kind: str, names: tuple[str, ...]) -> Update:
-    """UPDATE feeds … FROM (SELECT unnest(:a_id) AS id, …) AS v WHERE feeds.id = v.id."""
+def _recordset_statement(kind: str, names: tuple[str, ...]) -> Update:
+    """UPDATE feeds … FROM json_to_recordset(:rows) AS v(id, …) WHERE feeds.id = v.id."""
     types = _types()
     columns = ("id", *names, *_INPUTS[kind])
-    arrays = [
-        func.unnest(
-            bindparam(f"a_{n}", type_=postgresql.ARRAY(types.get(n) or feeds.c[n].type))
-        ).label(n)
-        for n in columns
-    ]
-    v = select(*arrays).subquery("v")
+    v = recordset([(n, types.get(n) or feeds.c[n].type) for n in columns], "v")
 
     def column(name: str) -> Any:
         return v.c[name]

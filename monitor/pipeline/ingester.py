@@ -33,7 +33,7 @@ _Waiting = tuple[Ingest, "asyncio.Future[IngestResult]"]
 
 class Ingester:
     def __init__(
-        self, store: Store, clustering: Clustering, *, lanes: int = 2, most: int = 32
+        self, store: Store, clustering: Clustering, *, lanes: int = 2, most: int = 8
     ) -> None:
         if lanes < 1 or most < 1:
             raise ValueError("an ingester needs at least one lane and one job a batch")

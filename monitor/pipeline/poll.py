@@ -13,14 +13,16 @@ A cycle (`poll_feeds`):
 * skips the feeds the daemon disabled (410 Gone; failing for `defaults.disable_after`); the
   operator is told once when it happens (`rt.notice`, the log, `operator_told_at`), and only a
   new URL in feeds.yaml gives the feed a new chance (`Store.sync_feeds`).
-* is polite (`Politeness`): `defaults.concurrency` polls at once, `per_host_concurrency` per
-  host, `per_host_spacing` seconds between request starts to one host; local files exempt.
+* is polite (`Politeness.run`): `defaults.concurrency` polls at once, `per_host_concurrency`
+  per host, `per_host_spacing` seconds between request starts to one host; local files exempt.
 * holds connection-level failures back until the cycle ends (every other outcome is recorded
   as it finishes). If `schedule.network_down` then says our own network was down, they are
   recorded without counting against their feeds (error count, failing since and backoff
   unchanged) and retried in a minute; otherwise as the feeds' own errors. Deciding before
   recording writes each row once, with no earlier state to restore; a crash mid-cycle just
   leaves those feeds due.
+* stores what the polls bring through one `Ingester` (group commit): polls that finish while
+  the database is busy are stored together, in one transaction;
 * follows permanent redirects: after a 301/308 chain the polled URL (`feeds.url`) is the new
   one, and the move is logged; `config_url` stays what feeds.yaml says.
 """

@@ -112,6 +112,8 @@ def test_a_naive_time_is_refused_before_it_reaches_the_database(engine: Engine) 
         ["ab12", "00ff"],  # hex: sent as one array literal
         ["ab,cd", "ab"],  # hex around a comma: must stay one value
         ["NULL", "{x}", 'q"uote', "back\\slash", "sp ace", ""],  # what a literal would quote
+        ["feed-1", "Feed_2.x"],  # ids: plain words, one array literal too
+        ["a", "NuLl"],  # the word a literal would read as a null
     ],
 )
 def test_one_of_reads_each_value_as_itself(engine: Engine, keys: list[str]) -> None:
