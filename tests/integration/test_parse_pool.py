@@ -72,8 +72,14 @@ async def _prepared(pool: ParsePool, body: bytes, matcher: Matcher) -> ParsedFee
 async def test_workers_match_exactly_as_in_process(pool: ParsePool) -> None:
     await pool.start(wait=True)
     matcher = _matcher()
+    # A feed sure to match, besides the generated and real ones (which may not, or be absent).
+    topical = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+               b"<item><title>Taiwan holds drills near Kinmen</title><guid>1</guid></item>"
+               b"<item><title>Rain in the Alps</title><guid>2</guid></item>"
+               b"<item><title>Ukrainian grain talks resume</title><guid>3</guid></item>"
+               b"</channel></rss>")  # fmt: skip
     matched = 0
-    for body in _bodies():
+    for body in [topical, *_bodies()]:
         local = prepare(body, feed_id="f", url="https://example.org/feed", content_type=None,
                         lang_hint=None, matcher=matcher, feed_tags=("wire",))  # fmt: skip
         remote = await _prepared(pool, body, matcher)
