@@ -196,17 +196,27 @@ def _sql_type(type_: Any) -> Any:
     return type_.impl if isinstance(type_, TypeDecorator) else type_
 
 
-def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+def one_of(conn: Connection, column: Any, values: Sequence[Any], *, many: bool = False) -> Any:
     """`column IN values` as a condition whose SQL is the same for any number of values:
     `= ANY(:array)` on PostgreSQL (one cached statement, prepared once); SQLite, which has no
-    arrays, gets the expanding IN."""
+    arrays, gets the expanding IN.
+
+    `many=True` for values that may cover much of the table: `IN (SELECT unnest(:array))`,
+    which PostgreSQL runs as a hash join. `= ANY` suits an index lookup, but on a scan it
+    tests each row against the array element by element: 8 s for 10,000 feed ids against
+    10,000 feed rows, 0.2 s this way."""
     if conn.dialect.name != "postgresql":
         return column.in_(values)
     array = postgresql.ARRAY(column.type)
     literal = _plain_array(values)
-    if literal is None:
-        return column == any_(bindparam(None, list(values), type_=array))
-    return column == any_(cast(bindparam(None, literal, type_=Text()), array))
+    bound = (
+        bindparam(None, list(values), type_=array)
+        if literal is None
+        else cast(bindparam(None, literal, type_=Text()), array)
+    )
+    if many:
+        return column.in_(select(func.unnest(bound)).scalar_subquery())
+    return column == any_(bound)
 
 
 def int_array(values: Iterable[int]) -> str:

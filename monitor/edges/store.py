@@ -26,6 +26,7 @@ from monitor.core.model import Article
 from monitor.core.prepare import Prepared
 from monitor.edges.db import (
     insert_ignore,
+    one_of,
     relaxed_commit,
     unavailable_as_transient,
 )
@@ -127,12 +128,9 @@ class Store:
 
     def feeds(self, ids: Sequence[str] | None = None) -> list[FeedRow]:
         query = select(*(feeds.c[name] for name in FeedRow.__slots__)).order_by(feeds.c.id)
-        if ids is not None:
-            # An IN list, not `= ANY(:array)`: a cycle asks for most feeds, the planner scans
-            # the table, and the scan tested an array parameter element by element: 8 s for
-            # 10,000 ids against 10,000 rows, where this IN list takes 0.2 s.
-            query = query.where(feeds.c.id.in_(ids))
         with unavailable_as_transient(self.engine), self.engine.connect() as conn:
+            if ids is not None:  # a cycle asks for most feeds: see one_of
+                query = query.where(one_of(conn, feeds.c.id, ids, many=True))
             return [FeedRow(*row) for row in conn.execute(query)]
 
     def due_feed_ids(self, now: datetime) -> list[str]:

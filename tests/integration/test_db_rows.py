@@ -123,8 +123,9 @@ def test_one_of_reads_each_value_as_itself(engine: Engine, keys: list[str]) -> N
     with engine.begin() as conn:
         insert_rows_ignore(conn, articles, rows, ())
     with engine.connect() as conn:
-        query = select(articles.c.guid_key).where(one_of(conn, articles.c.guid_key, keys))
-        assert sorted(conn.scalars(query)) == sorted(keys)
+        for many in (False, True):
+            found = one_of(conn, articles.c.guid_key, keys, many=many)
+            assert sorted(conn.scalars(select(articles.c.guid_key).where(found))) == sorted(keys)
         ids = sorted(conn.scalars(select(articles.c.id)))
         by_id = select(articles.c.id).where(one_of(conn, articles.c.id, [*ids[:2], -1]))
         assert sorted(conn.scalars(by_id)) == ids[:2]
