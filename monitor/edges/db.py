@@ -240,9 +240,7 @@ def _plain_array(values: Sequence[Any]) -> str | None:
         return int_array(values)
     if not all(type(v) is str for v in values):
         return None
-    joined = ",".join(values)
-    if not values:
-        return "{}"
+    joined = ",".join(values)  # not empty: an empty list took the integer branch
     # The count rules out an element that itself held a comma.
     if (
         _PLAIN_LIST.fullmatch(joined) is None

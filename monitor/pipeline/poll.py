@@ -47,9 +47,9 @@ from monitor.core.schedule import FeedState, Hints, Next, Outcome, Policy
 from monitor.core.timing import is_backlog
 from monitor.edges.config import FeedSpec
 from monitor.edges.fetch import fetch
-from monitor.edges.ingest import Ingest
+from monitor.edges.ingest import Ingest, Plan
 from monitor.edges.outcomes import PollRecord
-from monitor.edges.store import FeedRow, Plan, Store
+from monitor.edges.store import FeedRow, Store
 from monitor.edges.stories import Clustering
 from monitor.pipeline.ingester import Ingester
 from monitor.pipeline.polite import Politeness, host_of
